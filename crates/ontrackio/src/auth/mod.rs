@@ -1,0 +1,5 @@
+//! Sign-in: passwords, sessions, throttling. (Microsoft sign-in joins as `microsoft/`.)
+
+pub mod password;
+pub mod session;
+pub mod throttle;

@@ -1,0 +1,23 @@
+//! OnTrackio: multi-workspace sign-in (password and Microsoft Entra ID) for an
+//! IT-asset-management SaaS. `main.rs` only parses the command line; everything else is
+//! here so that tests and `demo` start exactly the same application.
+
+pub mod audit;
+pub mod auth;
+pub mod avatar;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use web::Application;
+
+/// rustls needs exactly one process-wide crypto provider; we use ring (also what sqlx's
+/// PostgreSQL TLS uses). Installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

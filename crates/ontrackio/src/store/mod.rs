@@ -1,0 +1,188 @@
+//! Database access. All SQL lives in this module: one file per table family, small named
+//! functions taking the pool or a transaction. The same SQL runs on SQLite and PostgreSQL
+//! through sqlx's `Any` driver (`$1` placeholders work on both).
+
+pub mod audit;
+pub mod avatars;
+pub mod sessions;
+pub mod setup_tokens;
+pub mod throttle;
+pub mod users;
+pub mod workspaces;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, SqlSafeStr, Transaction};
+
+use crate::config::DatabaseUrl;
+
+pub type Tx = Transaction<'static, Any>;
+pub type Conn = sqlx::AnyConnection;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool and which backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Migrations are compiled into the binary: one folder per backend, identical versions.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+impl Db {
+    pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, url_str) = match url {
+            DatabaseUrl::Sqlite(s) => (Backend::Sqlite, sqlite_url_creating_dirs(s)?),
+            DatabaseUrl::Postgres(s) => (Backend::Postgres, s.clone()),
+        };
+        let options: AnyConnectOptions = url_str
+            .parse()
+            .with_context(|| format!("cannot parse the database URL {}", url.redacted()))?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers proceed during a write; the busy timeout turns
+                            // brief write contention into a short wait instead of an error.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .with_context(|| format!("cannot connect to the database {}", url.redacted()))?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction. On SQLite it takes the write lock up front (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later can fail
+    /// with SQLITE_BUSY at the upgrade, which the busy timeout does not cover.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let source = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations: Vec<Migration> = source
+            .iter()
+            .map(|(version, desc, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*desc),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        // `locking` takes a PostgreSQL advisory lock, so nodes starting together migrate once.
+        let migrator = Migrator {
+            migrations: Cow::Owned(migrations),
+            locking: true,
+            ..Migrator::DEFAULT
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("Failed to apply database migrations")?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://./dir/file.db` → creates `./dir` and asks SQLite to create the file.
+fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        anyhow::bail!(
+            "an in-memory SQLite database would lose everything at exit; give a file path"
+        );
+    }
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut out = format!("sqlite://{path}");
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
+    }
+    out.push('?');
+    out.push_str(&params.join("&"));
+    Ok(out)
+}
+
+/// Unix seconds now. One clock for every table.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A unique constraint said no. SQLite does not name the constraint, so callers decide
+/// which one it was from what they were writing.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,324 @@
+use sqlx::{Executor, Row};
+
+use crate::domain::{EmailAddress, Role, UserId, UserStatus, WorkspaceId};
+
+use super::{flag, now};
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: UserId,
+    pub workspace_id: WorkspaceId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub external: bool,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub has_password: bool,
+    pub avatar_version: i64,
+    pub last_login_at: Option<i64>,
+    pub last_login_ip: Option<String>,
+    pub created_at: i64,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        let full = format!("{} {}", self.first_name, self.last_name);
+        let full = full.trim();
+        if full.is_empty() {
+            self.email.clone()
+        } else {
+            full.to_string()
+        }
+    }
+}
+
+pub const COLUMNS: &str = "id, workspace_id, email, first_name, last_name, role, external, status, \
+     email_verified, (password_hash IS NOT NULL) AS has_password, avatar_version, last_login_at, \
+     last_login_ip, created_at";
+
+fn decode_err(what: &str, e: String) -> sqlx::Error {
+    sqlx::Error::Decode(format!("{what}: {e}").into())
+}
+
+pub fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    // `(x IS NOT NULL)` is an integer on SQLite and a boolean on PostgreSQL.
+    let has_password = row
+        .try_get::<bool, _>("has_password")
+        .or_else(|_| row.try_get::<i64, _>("has_password").map(|v| v != 0))?;
+    Ok(User {
+        id: UserId::from_db(row.try_get("id")?),
+        workspace_id: WorkspaceId::from_db(row.try_get("workspace_id")?),
+        email: row.try_get("email")?,
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+        role: Role::parse(&role).map_err(|e| decode_err("role", e))?,
+        external: row.try_get::<i64, _>("external")? != 0,
+        status: UserStatus::parse(&status).map_err(|e| decode_err("status", e))?,
+        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+        has_password,
+        avatar_version: row.try_get("avatar_version")?,
+        last_login_at: row.try_get("last_login_at")?,
+        last_login_ip: row.try_get("last_login_ip")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a EmailAddress,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub role: Role,
+    pub external: bool,
+    pub status: UserStatus,
+    pub email_verified: bool,
+    pub password_hash: Option<&'a str>,
+}
+
+/// Inserts a user; a duplicate email in the workspace comes back as a unique violation.
+pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    new: NewUser<'_>,
+) -> Result<UserId, sqlx::Error> {
+    let id = UserId::new();
+    let t = now();
+    sqlx::query(
+        "INSERT INTO users (id, workspace_id, email, email_normalized, first_name, last_name, role, \
+         external, status, email_verified, password_hash, avatar_version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
+    )
+    .bind(id.as_str())
+    .bind(workspace.as_str())
+    .bind(new.email.as_str())
+    .bind(new.email.normalized())
+    .bind(new.first_name)
+    .bind(new.last_name)
+    .bind(new.role.as_str())
+    .bind(flag(new.external))
+    .bind(new.status.as_str())
+    .bind(flag(new.email_verified))
+    .bind(new.password_hash)
+    .bind(t)
+    .bind(t)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn find_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    id: &UserId,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace.as_str())
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    email: &EmailAddress,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace.as_str())
+        .bind(email.normalized())
+        .fetch_optional(db)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+/// The user and their password hash, for password sign-in only.
+pub async fn find_credentials<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    email: &EmailAddress,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE workspace_id = $1 AND email_normalized = $2"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace.as_str())
+        .bind(email.normalized())
+        .fetch_optional(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((from_row(&row)?, row.try_get("password_hash")?)))
+}
+
+pub async fn list<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+) -> Result<Vec<User>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM users WHERE workspace_id = $1 ORDER BY email_normalized LIMIT 5000"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace.as_str())
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn set_role<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    role: Role,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_external<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    external: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET external = $1, updated_at = $2 WHERE id = $3")
+        .bind(flag(external))
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_status<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    status: UserStatus,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_names<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    first: &str,
+    last: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET first_name = $1, last_name = $2, updated_at = $3 WHERE id = $4")
+        .bind(first)
+        .bind(last)
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_password_hash<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+/// A successful sign-in: last-login time and IP, and an invited user becomes active.
+pub async fn record_login<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    ip: &str,
+) -> Result<(), sqlx::Error> {
+    let t = now();
+    sqlx::query(
+        "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $3, \
+         status = CASE WHEN status = 'invited' THEN 'active' ELSE status END WHERE id = $4",
+    )
+    .bind(t)
+    .bind(ip)
+    .bind(t)
+    .bind(id.as_str())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+pub async fn bump_avatar_version<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET avatar_version = avatar_version + 1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now())
+    .bind(id.as_str())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Active super-admins other than `except`: the last one may not be demoted or disabled.
+pub async fn count_other_active_super_admins<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    except: &UserId,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "SELECT COUNT(*) AS n FROM users WHERE workspace_id = $1 AND role = 'super-admin' \
+         AND status <> 'disabled' AND id <> $2",
+    )
+    .bind(workspace.as_str())
+    .bind(except.as_str())
+    .fetch_one(db)
+    .await?
+    .try_get("n")
+}
+
+/// (role, status, count) for the admin dashboard.
+pub async fn counts_by_role_and_status<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+) -> Result<Vec<(Role, UserStatus, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT role, status, COUNT(*) AS n FROM users WHERE workspace_id = $1 GROUP BY role, status",
+    )
+    .bind(workspace.as_str())
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            let status: String = r.try_get("status")?;
+            Ok((
+                Role::parse(&role).map_err(|e| decode_err("role", e))?,
+                UserStatus::parse(&status).map_err(|e| decode_err("status", e))?,
+                r.try_get("n")?,
+            ))
+        })
+        .collect()
+}

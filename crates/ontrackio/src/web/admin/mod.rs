@@ -1,0 +1,12 @@
+//! Admin area: dashboard, users, audit log, settings.
+
+pub mod audit;
+pub mod dashboard;
+pub mod settings;
+pub mod users;
+
+use axum::response::Redirect;
+
+pub async fn index() -> Redirect {
+    Redirect::to("/admin/dashboard")
+}

@@ -1,0 +1,31 @@
+use askama::Template;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+
+use crate::web::chrome::Chrome;
+use crate::web::session::CurrentUser;
+use crate::web::{AppError, AppState, csrf};
+
+pub async fn index() -> Redirect {
+    Redirect::to("/admin/settings/integrations")
+}
+
+#[derive(Template)]
+#[template(path = "admin_integrations.html")]
+struct IntegrationsPage {
+    chrome: Chrome,
+}
+
+/// Admin → Settings → Integrations: the list of sign-in provider cards.
+pub async fn integrations(
+    State(state): State<AppState>,
+    cu: CurrentUser,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
+    let page = IntegrationsPage {
+        chrome: Chrome::for_user(&cu, "admin-settings", token),
+    };
+    Ok(Html(page.render()?).into_response())
+}

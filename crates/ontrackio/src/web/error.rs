@@ -1,0 +1,133 @@
+//! One error type for the web layer; every variant becomes a clear page.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("CSRF check failed")]
+    Csrf,
+    #[error("too many attempts")]
+    TooManyRequests { retry_after_secs: i64 },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("Database request failed"))
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("Failed to render a template"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub reference: Option<&'a str>,
+    pub back_to_login: bool,
+}
+
+impl ErrorPage<'_> {
+    pub fn respond(&self) -> Response {
+        let code = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match self.render() {
+            Ok(html) => (code, Html(html)).into_response(),
+            Err(_) => (code, self.message.to_string()).into_response(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => ErrorPage {
+                status: 404,
+                title: "Page not found",
+                message: "There is nothing at this address. Check the link, or go back to your workspace.",
+                reference: None,
+                back_to_login: false,
+            }
+            .respond(),
+            Self::Forbidden => ErrorPage {
+                status: 403,
+                title: "You don’t have access to this page",
+                message: "This page is for workspace admins. If you need access, ask an admin of your workspace.",
+                reference: None,
+                back_to_login: false,
+            }
+            .respond(),
+            Self::Csrf => ErrorPage {
+                status: 403,
+                title: "This form has expired",
+                message: "The form was too old or did not come from this workspace, so nothing was changed. Go back, reload the page and try again.",
+                reference: None,
+                back_to_login: false,
+            }
+            .respond(),
+            Self::TooManyRequests { retry_after_secs } => {
+                let minutes = (retry_after_secs + 59) / 60;
+                let message = format!(
+                    "There were too many unsuccessful sign-in attempts. Wait {minutes} minute{} and try again.",
+                    if minutes == 1 { "" } else { "s" }
+                );
+                let mut resp = ErrorPage {
+                    status: 429,
+                    title: "Too many attempts",
+                    message: &message,
+                    reference: None,
+                    back_to_login: true,
+                }
+                .respond();
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                resp
+            }
+            Self::PayloadTooLarge => ErrorPage {
+                status: 413,
+                title: "That upload is too large",
+                message: "Nothing was saved. Images for your profile can be up to 2 MB; forms are much smaller.",
+                reference: None,
+                back_to_login: false,
+            }
+            .respond(),
+            Self::BadRequest(msg) => ErrorPage {
+                status: 400,
+                title: "That request could not be understood",
+                message: &msg,
+                reference: None,
+                back_to_login: false,
+            }
+            .respond(),
+            Self::Internal(err) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::error!(reference = %reference, error = ?err, "request failed");
+                ErrorPage {
+                    status: 500,
+                    title: "Something went wrong",
+                    message: "We could not complete this request. Nothing secret was shown. Try again in a moment; if it keeps happening, give your admin this reference.",
+                    reference: Some(&reference),
+                    back_to_login: false,
+                }
+                .respond()
+            }
+        }
+    }
+}

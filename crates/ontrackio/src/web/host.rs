@@ -1,0 +1,124 @@
+//! A request's workspace comes from its `Host` alone (`<slug>.<base domain>`, any port).
+//! `X-Forwarded-Host` is never read: a proxy that rewrites Host must be configured to
+//! pass the original one through.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{AppError, AppState};
+use crate::store::{self, workspaces::Workspace};
+
+/// Which site a request is for.
+#[derive(Clone)]
+pub enum Site {
+    /// The bare base domain: the "find your workspace" page.
+    Root,
+    Workspace(Arc<Workspace>),
+}
+
+/// The part of a `Host` header before the port, lower-cased.
+pub fn host_without_port(host: &str) -> Option<String> {
+    let host = host.trim();
+    if host.is_empty() || host.len() > 255 {
+        return None;
+    }
+    let name = if host.starts_with('[') {
+        // IPv6 literals never name a workspace.
+        return None;
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            Some(_) => return None,
+            None => host,
+        }
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        .then_some(name)
+}
+
+/// `acme` for `acme.localhost` under base domain `localhost`; `Ok(None)` for the base
+/// domain itself; `Err` for anything else.
+pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ()> {
+    let name = host_without_port(host).ok_or(())?;
+    if name == base_domain {
+        return Ok(None);
+    }
+    let label = name
+        .strip_suffix(base_domain)
+        .and_then(|s| s.strip_suffix('.'))
+        .ok_or(())?;
+    if label.is_empty() || label.contains('.') {
+        return Err(());
+    }
+    Ok(Some(label.to_string()))
+}
+
+pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let site = match slug_of(host, state.config.base_url.domain()) {
+        Ok(None) => Site::Root,
+        Ok(Some(slug)) => match store::workspaces::find_by_slug(state.db.pool(), &slug).await {
+            Ok(Some(ws)) => Site::Workspace(Arc::new(ws)),
+            Ok(None) => return AppError::NotFound.into_response(),
+            Err(e) => return AppError::from(e).into_response(),
+        },
+        Err(()) => return AppError::NotFound.into_response(),
+    };
+    req.extensions_mut().insert(site);
+    next.run(req).await
+}
+
+/// The request's workspace; routes that need one answer 404 on the bare domain.
+#[derive(Clone)]
+pub struct CurrentWorkspace(pub Arc<Workspace>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentWorkspace {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        match parts.extensions.get::<Site>() {
+            Some(Site::Workspace(ws)) => Ok(Self(ws.clone())),
+            _ => Err(AppError::NotFound),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_map_to_workspace_slugs() {
+        let base = "localhost";
+        assert_eq!(
+            slug_of("acme.localhost:8080", base),
+            Ok(Some("acme".into()))
+        );
+        assert_eq!(slug_of("ACME.localhost", base), Ok(Some("acme".into())));
+        assert_eq!(slug_of("acme.localhost.:9", base), Ok(Some("acme".into())));
+        assert_eq!(slug_of("localhost:8080", base), Ok(None));
+        assert_eq!(slug_of("a.b.localhost", base), Err(()));
+        assert_eq!(slug_of("evil.test", base), Err(()));
+        assert_eq!(slug_of("acmelocalhost", base), Err(()));
+        assert_eq!(slug_of("", base), Err(()));
+        assert_eq!(slug_of("[::1]:8080", base), Err(()));
+        assert_eq!(slug_of("acme.localhost:80x", base), Err(()));
+        assert_eq!(slug_of("acme.localhost/x", base), Err(()));
+        let base = "app.ontrackio.com";
+        assert_eq!(
+            slug_of("acme.app.ontrackio.com", base),
+            Ok(Some("acme".into()))
+        );
+        assert_eq!(slug_of("acme.evil-app.ontrackio.com", base), Err(()));
+    }
+}

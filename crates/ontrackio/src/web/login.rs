@@ -1,0 +1,259 @@
+//! `/login` (password form and provider buttons) and `POST /logout`.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::chrome::Chrome;
+use super::client::ClientInfo;
+use super::host::CurrentWorkspace;
+use super::session::{CurrentUser, MaybeUser};
+use super::{AppError, AppState, csrf};
+use crate::audit::{self, Actor, Origin, actions};
+use crate::auth::{password, session, throttle};
+use crate::domain::{EmailAddress, ReturnTo, Role, UserStatus};
+use crate::store::{self, users::User};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    email: String,
+    return_to: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    email_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    notice: Option<String>,
+}
+
+fn notice_text(key: Option<&str>) -> Option<&'static str> {
+    match key? {
+        "signed-out" => Some("You have signed out."),
+        "password-set" => Some("Your password is set. Sign in to continue."),
+        _ => None,
+    }
+}
+
+/// Where a user lands after signing in: a safe `return_to`, else by role.
+pub fn landing(user: &User, return_to: Option<&ReturnTo>) -> String {
+    match return_to {
+        Some(r) => r.as_str().to_string(),
+        None if user.role >= Role::Admin => "/admin/dashboard".into(),
+        None => "/my/dashboard".into(),
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    CurrentWorkspace(ws): CurrentWorkspace,
+    MaybeUser(cu): MaybeUser,
+    jar: CookieJar,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    let return_to = q.return_to.as_deref().and_then(ReturnTo::parse);
+    if let Some(cu) = cu {
+        return Ok(Redirect::to(&landing(&cu.user, return_to.as_ref())).into_response());
+    }
+    let (token, seed) = csrf::token_for_page(&state, None, &jar);
+    let page = LoginPage {
+        chrome: Chrome::anonymous(&ws, token),
+        email: String::new(),
+        return_to: return_to
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+        notice: notice_text(q.notice.as_deref()),
+        error: None,
+        email_error: None,
+    };
+    let jar = match seed {
+        Some(c) => jar.add(c),
+        None => jar,
+    };
+    Ok((jar, Html(page.render()?)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    return_to: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    CurrentWorkspace(ws): CurrentWorkspace,
+    client: ClientInfo,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let return_to = ReturnTo::parse(&form.return_to);
+    let (token, _) = csrf::token_for_page(&state, None, &jar);
+    let rerender = |status: StatusCode,
+                    error: Option<String>,
+                    email_error: Option<String>|
+     -> Result<Response, AppError> {
+        let page = LoginPage {
+            chrome: Chrome::anonymous(&ws, token.clone()),
+            email: form.email.chars().take(254).collect(),
+            return_to: return_to
+                .as_ref()
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            notice: None,
+            error,
+            email_error,
+        };
+        Ok((status, Html(page.render()?)).into_response())
+    };
+
+    let email = match EmailAddress::parse(&form.email) {
+        Ok(e) => e,
+        Err(e) => return rerender(StatusCode::UNPROCESSABLE_ENTITY, None, Some(e.to_string())),
+    };
+    if form.password.is_empty() {
+        return rerender(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("Enter your password.".into()),
+            None,
+        );
+    }
+    let origin = Origin {
+        ip: Some(&client.ip),
+        user_agent: Some(&client.user_agent),
+    };
+
+    let mut conn = state.db.pool().acquire().await?;
+    if let Some(wait) = throttle::blocked_for(&mut conn, &ws.id, &email, &client.ip).await? {
+        audit::record(
+            &mut conn,
+            &ws.id,
+            Actor::System("sign-in page"),
+            actions::SIGN_IN_THROTTLED,
+            email.as_str(),
+            origin,
+            serde_json::json!({"method": "password"}),
+        )
+        .await?;
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: wait,
+        });
+    }
+    let found = store::users::find_credentials(&mut *conn, &ws.id, &email).await?;
+    drop(conn);
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, None),
+    };
+    // One Argon2 run whatever happened above.
+    let ok = password::verify(SecretString::from(form.password.clone()), hash).await;
+
+    let mut tx = state.db.begin().await?;
+    let user = match (ok, user) {
+        (true, Some(u)) if u.status != UserStatus::Disabled => u,
+        (true, Some(u)) => {
+            audit::record(
+                &mut tx,
+                &ws.id,
+                Actor::System("sign-in page"),
+                actions::PASSWORD_SIGN_IN_FAILED,
+                &u.email,
+                origin,
+                serde_json::json!({"reason": "account disabled"}),
+            )
+            .await?;
+            tx.commit().await?;
+            return rerender(
+                StatusCode::FORBIDDEN,
+                Some("This account is disabled. Ask your workspace admin to enable it.".into()),
+                None,
+            );
+        }
+        (_, user) => {
+            throttle::record_failure(&mut tx, &ws.id, &email, &client.ip).await?;
+            let reason = if user.is_some() {
+                "wrong password"
+            } else {
+                "unknown email"
+            };
+            audit::record(
+                &mut tx,
+                &ws.id,
+                Actor::System("sign-in page"),
+                actions::PASSWORD_SIGN_IN_FAILED,
+                email.as_str(),
+                origin,
+                serde_json::json!({"reason": reason}),
+            )
+            .await?;
+            tx.commit().await?;
+            return rerender(
+                StatusCode::UNAUTHORIZED,
+                Some("The email or password is incorrect.".into()),
+                None,
+            );
+        }
+    };
+    throttle::record_success(&mut tx, &ws.id, &email).await?;
+    store::users::record_login(&mut *tx, &user.id, &client.ip).await?;
+    let token = session::create(&mut tx, &ws.id, &user.id, &client.ip, &client.user_agent).await?;
+    audit::record(
+        &mut tx,
+        &ws.id,
+        Actor::User {
+            id: &user.id,
+            label: &user.email,
+        },
+        actions::PASSWORD_SIGN_IN,
+        &user.email,
+        origin,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let jar = jar.add(session::session_cookie(&token, state.https()));
+    Ok((jar, Redirect::to(&landing(&user, return_to.as_ref()))).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    cu: CurrentUser,
+    client: ClientInfo,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let mut tx = state.db.begin().await?;
+    store::sessions::delete(&mut *tx, &cu.token_hash).await?;
+    let origin = Origin {
+        ip: Some(&client.ip),
+        user_agent: Some(&client.user_agent),
+    };
+    audit::record(
+        &mut tx,
+        &cu.workspace.id,
+        Actor::User {
+            id: &cu.user.id,
+            label: &cu.user.email,
+        },
+        actions::SIGNED_OUT,
+        &cu.user.email,
+        origin,
+        serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    let jar = jar.add(session::removal_cookie(state.https()));
+    Ok((jar, Redirect::to("/login?notice=signed-out")).into_response())
+}

@@ -1,0 +1,185 @@
+//! The HTTP edge: routers per area, extractors, the error → page mapping.
+
+mod admin;
+mod assets;
+mod chrome;
+mod client;
+mod csrf;
+mod error;
+mod health;
+mod host;
+mod login;
+mod my;
+mod root;
+mod security_headers;
+mod session;
+mod setup;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::CsrfKey;
+use crate::store::Db;
+
+pub use chrome::{fmt_opt_time, fmt_time};
+pub use error::AppError;
+pub use session::CurrentUser;
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub csrf: CsrfKey,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db) -> Self {
+        let csrf = CsrfKey::new(config.keys.derive("csrf"));
+        Self {
+            inner: Arc::new(Inner { config, db, csrf }),
+        }
+    }
+    pub fn https(&self) -> bool {
+        self.config.base_url.is_https()
+    }
+}
+
+/// Form bodies are small; the avatar upload route raises its own limit.
+const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let signed_in = Router::new()
+        .route("/my/dashboard", get(my::dashboard))
+        .route("/my/profile", get(my::profile).post(my::update_profile))
+        .route(
+            "/my/profile/avatar",
+            post(my::upload_avatar).layer(DefaultBodyLimit::max(my::AVATAR_BODY_LIMIT)),
+        )
+        .route("/avatars/{file}", get(my::avatar))
+        .route("/logout", post(login::logout))
+        .route_layer(from_fn(session::require_user));
+    let admin = Router::new()
+        .route("/admin", get(admin::index))
+        .route("/admin/dashboard", get(admin::dashboard::page))
+        .route("/admin/users", get(admin::users::page))
+        .route("/admin/users/invite", post(admin::users::invite))
+        .route("/admin/users/{id}/role", post(admin::users::set_role))
+        .route(
+            "/admin/users/{id}/external",
+            post(admin::users::set_external),
+        )
+        .route("/admin/users/{id}/status", post(admin::users::set_status))
+        .route("/admin/audit-log", get(admin::audit::page))
+        .route("/admin/audit-log/export", get(admin::audit::export))
+        .route_layer(from_fn(session::require_admin));
+    let super_admin = Router::new()
+        .route("/admin/settings", get(admin::settings::index))
+        .route(
+            "/admin/settings/integrations",
+            get(admin::settings::integrations),
+        )
+        .route_layer(from_fn(session::require_super_admin));
+    let workspace = Router::new()
+        .route("/", get(root::index))
+        .route("/login", get(login::page).post(login::submit))
+        .route("/setup", get(setup::page).post(setup::submit))
+        .merge(signed_in)
+        .merge(admin)
+        .merge(super_admin)
+        .fallback(root::not_found)
+        // Layers run outside-in: host → session → CSRF → handler.
+        .layer(from_fn_with_state(state.clone(), csrf::verify))
+        .layer(from_fn_with_state(state.clone(), session::load))
+        .layer(from_fn_with_state(state.clone(), host::resolve));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/{file}", get(assets::serve))
+        .merge(workspace)
+        .layer(from_fn_with_state(state.clone(), security_headers::apply))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .with_state(state)
+}
+
+/// The running server: bound before it is returned, so callers know the port.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations (unless told not to) and binds.
+    pub async fn build(config: Config, migrate: bool) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
+        let db = Db::connect(&config.database_url).await?;
+        if migrate {
+            db.migrate().await?;
+        }
+        Self::build_with_db(config, db).await
+    }
+
+    pub async fn build_with_db(config: Config, db: Db) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        // Compute the constant-time dummy hash now, not during somebody's sign-in.
+        tokio::task::spawn_blocking(crate::auth::password::warm_up);
+        let state = AppState::new(config, db);
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let db = self.state.db.clone();
+        let sweeper = tokio::spawn(session::sweep_expired(self.state.clone()));
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")?;
+        sweeper.abort();
+        db.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! Loading the signed-in user, and the access rules routers declare with `route_layer`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+
+use super::host::Site;
+use super::{AppError, AppState};
+use crate::auth::session::{self as auth_session, TOUCH_INTERVAL_SECS};
+use crate::crypto::SessionToken;
+use crate::domain::{Role, UserStatus};
+use crate::store::{self, users::User, workspaces::Workspace};
+
+/// The signed-in user of this request, in this workspace.
+#[derive(Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub workspace: Arc<Workspace>,
+    pub token_hash: String,
+}
+
+pub async fn load(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(Site::Workspace(ws)) = req.extensions().get::<Site>().cloned() {
+        let token = jar
+            .get(auth_session::cookie_name(state.https()))
+            .and_then(|c| SessionToken::from_cookie(c.value()));
+        if let Some(token) = token {
+            match current_user(&state, ws, &token).await {
+                Ok(Some(cu)) => {
+                    req.extensions_mut().insert(cu);
+                }
+                Ok(None) => {}
+                Err(e) => return AppError::from(e).into_response(),
+            }
+        }
+    }
+    next.run(req).await
+}
+
+async fn current_user(
+    state: &AppState,
+    ws: Arc<Workspace>,
+    token: &SessionToken,
+) -> Result<Option<CurrentUser>, sqlx::Error> {
+    let hash = token.hash();
+    let Some(row) = store::sessions::find_with_user(state.db.pool(), &ws.id, &hash).await? else {
+        return Ok(None);
+    };
+    let now = store::now();
+    if !auth_session::is_alive(now, row.last_seen_at, row.expires_at)
+        || row.user.status == UserStatus::Disabled
+    {
+        store::sessions::delete(state.db.pool(), &hash).await?;
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= TOUCH_INTERVAL_SECS {
+        store::sessions::touch(state.db.pool(), &hash).await?;
+    }
+    Ok(Some(CurrentUser {
+        user: row.user,
+        workspace: ws,
+        token_hash: hash,
+    }))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        // Routes using this sit behind `require_user`, so absence is a wiring bug.
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "CurrentUser used on a route without require_user"
+                ))
+            })
+    }
+}
+
+/// For pages that work with or without a session (the sign-in page).
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<CurrentUser>().cloned()))
+    }
+}
+
+/// Anonymous visitors go to the sign-in page, which brings them back here afterwards.
+pub async fn require_user(req: Request, next: Next) -> Response {
+    if req.extensions().get::<CurrentUser>().is_some() {
+        return next.run(req).await;
+    }
+    if req.method() != axum::http::Method::GET {
+        return Redirect::to("/login").into_response();
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let query = serde_urlencoded::to_string([("return_to", target)]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+async fn require_role(min: Role, req: Request, next: Next) -> Response {
+    match req.extensions().get::<CurrentUser>() {
+        Some(cu) if cu.user.role >= min => next.run(req).await,
+        Some(_) => AppError::Forbidden.into_response(),
+        None => require_user(req, next).await,
+    }
+}
+
+pub async fn require_admin(req: Request, next: Next) -> Response {
+    require_role(Role::Admin, req, next).await
+}
+
+pub async fn require_super_admin(req: Request, next: Next) -> Response {
+    require_role(Role::SuperAdmin, req, next).await
+}
+
+/// Deletes expired and idle sessions every few minutes, so the table does not grow.
+pub async fn sweep_expired(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        let cutoff = store::now() - auth_session::IDLE_TIMEOUT_SECS;
+        if let Err(e) = store::sessions::delete_expired(state.db.pool(), cutoff).await {
+            tracing::warn!(error = %e, "could not sweep expired sessions");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Black-box tests of the product through HTTP: one binary, one `spawn_app()`.
+//! On SQLite always; on PostgreSQL too when ONTRACKIO_TEST_POSTGRES_URL is set.
+
+#[path = "web/helpers.rs"]
+mod helpers;
+
+#[path = "web/access.rs"]
+mod access;
+#[path = "web/admin_users.rs"]
+mod admin_users;
+#[path = "web/audit_log.rs"]
+mod audit_log;
+#[path = "web/hosts.rs"]
+mod hosts;
+#[path = "web/password_sign_in.rs"]
+mod password_sign_in;
+#[path = "web/profile.rs"]
+mod profile;
+#[path = "web/store.rs"]
+mod store;

@@ -1,0 +1,330 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+use ontrackio::audit::actions;
+use ontrackio::domain::{Role, UserStatus};
+
+#[tokio::test]
+async fn an_admin_invites_a_user_and_the_invite_is_audited() {
+    let app = spawn_app().await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            "/admin/users/invite",
+            "/admin/users",
+            &[
+                ("email", "Pat@Partner.test"),
+                ("first_name", "Pat"),
+                ("last_name", "Lee"),
+                ("role", "admin"),
+                ("external", "on"),
+            ],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=invited");
+    let u = app.user("acme", "pat@partner.test").await.unwrap();
+    assert_eq!(
+        (u.role, u.status, u.external),
+        (Role::Admin, UserStatus::Invited, true)
+    );
+    assert_eq!(app.audit_count("acme", actions::USER_INVITED).await, 1);
+    let page = c
+        .get(app.url("acme", "/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Pat@partner.test"));
+}
+
+#[tokio::test]
+async fn inviting_a_bad_or_duplicate_email_re_renders_with_a_422_and_the_message() {
+    let app = spawn_app().await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            "/admin/users/invite",
+            "/admin/users",
+            &[("email", "nope"), ("role", "employee")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("id=\"invite-email-error\"")
+    );
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            "/admin/users/invite",
+            "/admin/users",
+            &[("email", "ADMIN@acme.test"), ("role", "employee")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("is already a user of this workspace")
+    );
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            "/admin/users/invite",
+            "/admin/users",
+            &[("email", "x@acme.test"), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn only_a_super_admin_grants_super_admin() {
+    let app = spawn_app().await;
+    app.add_user("acme", "adm@acme.test", Role::Admin).await;
+    let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
+    let c = app.signed_in("acme", "adm@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/role"),
+            "/admin/users",
+            &[("role", "super-admin")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Only a super-admin can grant or remove the super-admin role.")
+    );
+    assert_eq!(
+        app.user("acme", "emp@acme.test").await.unwrap().role,
+        Role::Employee
+    );
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            "/admin/users/invite",
+            "/admin/users",
+            &[("email", "boss@acme.test"), ("role", "super-admin")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // A super-admin can.
+    let s = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &s,
+            "acme",
+            &format!("/admin/users/{emp}/role"),
+            "/admin/users",
+            &[("role", "super-admin")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    assert_eq!(
+        app.user("acme", "emp@acme.test").await.unwrap().role,
+        Role::SuperAdmin
+    );
+    assert_eq!(app.audit_count("acme", actions::ROLE_CHANGED).await, 1);
+}
+
+#[tokio::test]
+async fn the_last_active_super_admin_can_be_neither_demoted_nor_disabled() {
+    let app = spawn_app().await;
+    let me = app.user("acme", "admin@acme.test").await.unwrap().id;
+    let other = app
+        .add_user("acme", "second@acme.test", Role::SuperAdmin)
+        .await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    // With two, one may be demoted…
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{other}/role"),
+            "/admin/users",
+            &[("role", "admin")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    // …but not the last one.
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{me}/role"),
+            "/admin/users",
+            &[("role", "employee")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("is the last active super-admin")
+    );
+    assert_eq!(
+        app.user("acme", "admin@acme.test").await.unwrap().role,
+        Role::SuperAdmin
+    );
+    // Disabling the last one from another super-admin's session is refused too.
+    let boss = app
+        .add_user("acme", "boss@acme.test", Role::SuperAdmin)
+        .await;
+    let b = app.signed_in("acme", "boss@acme.test").await;
+    let r = app
+        .post_form(
+            &b,
+            "acme",
+            &format!("/admin/users/{me}/status"),
+            "/admin/users",
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    let r = app
+        .post_form(
+            &b,
+            "acme",
+            &format!("/admin/users/{boss}/status"),
+            "/admin/users",
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nobody disables themselves"
+    );
+    assert_eq!(
+        app.user("acme", "boss@acme.test").await.unwrap().status,
+        UserStatus::Active
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_sessions_and_enabling_is_audited() {
+    let app = spawn_app().await;
+    let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
+    let e = app.signed_in("acme", "emp@acme.test").await;
+    assert_eq!(
+        e.get(app.url("acme", "/my/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/status"),
+            "/admin/users",
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    let r = e
+        .get(app.url("acme", "/my/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/login"));
+    let r = app
+        .login_as(&app.browser(), "acme", "emp@acme.test", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("This account is disabled"));
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/status"),
+            "/admin/users",
+            &[("status", "active")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    assert_eq!(app.audit_count("acme", actions::USER_DISABLED).await, 1);
+    assert_eq!(app.audit_count("acme", actions::USER_ENABLED).await, 1);
+    assert!(
+        app.login_as(&app.browser(), "acme", "emp@acme.test", PASSWORD)
+            .await
+            .status()
+            .is_redirection()
+    );
+}
+
+#[tokio::test]
+async fn toggling_external_is_saved_and_audited() {
+    let app = spawn_app().await;
+    let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/external"),
+            "/admin/users",
+            &[("external", "true")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    assert!(app.user("acme", "emp@acme.test").await.unwrap().external);
+    assert_eq!(app.audit_count("acme", actions::EXTERNAL_CHANGED).await, 1);
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/external"),
+            "/admin/users",
+            &[("external", "maybe")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_user_of_another_workspace_cannot_be_changed_from_this_one() {
+    let app = spawn_app().await;
+    app.create_workspace("globex", "Globex", "admin@globex.test")
+        .await;
+    let theirs = app.user("globex", "admin@globex.test").await.unwrap().id;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{theirs}/status"),
+            "/admin/users",
+            &[("status", "disabled")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.user("globex", "admin@globex.test")
+            .await
+            .unwrap()
+            .status,
+        UserStatus::Active
+    );
+}

@@ -1,0 +1,312 @@
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ontrackio::Application;
+use ontrackio::config::{AzureEnv, BaseUrl, Config, DatabaseUrl, LogFormat, OutboundBase};
+use ontrackio::crypto::KeyRing;
+use ontrackio::domain::{EmailAddress, Role, UserStatus, WorkspaceSlug};
+use ontrackio::store::{self, Db};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Client, Response, StatusCode};
+use secrecy::SecretString;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+/// Workspaces every test app can address (reqwest needs their names mapped to loopback).
+pub const SLUGS: &[&str] = &["acme", "globex", "initech"];
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Db,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+/// Which backend this run tests.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("ONTRACKIO_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A fresh, empty database: a temp file on SQLite, a new database on PostgreSQL.
+pub async fn fresh_db(dir: &tempfile::TempDir) -> (DatabaseUrl, Db) {
+    ontrackio::install_crypto_provider();
+    let url = match postgres_url() {
+        Some(admin_url) => {
+            sqlx::any::install_default_drivers();
+            let name = format!("ontrackio_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::AnyPool::connect(&admin_url)
+                .await
+                .expect("connect to ONTRACKIO_TEST_POSTGRES_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .expect("create test database");
+            admin.close().await;
+            let mut u = url::Url::parse(&admin_url).expect("postgres URL");
+            u.set_path(&format!("/{name}"));
+            DatabaseUrl::Postgres(u.to_string())
+        }
+        None => DatabaseUrl::Sqlite(format!("sqlite://{}/test.db", dir.path().display())),
+    };
+    let db = Db::connect(&url).await.expect("connect");
+    db.migrate().await.expect("migrate");
+    (url, db)
+}
+
+pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
+    Config {
+        database_url,
+        listen: ([127, 0, 0, 1], port).into(),
+        base_url: BaseUrl::parse(&format!("http://localhost:{port}")).unwrap(),
+        keys: KeyRing::parse(&KeyRing::generate_encoded()).unwrap(),
+        microsoft_authority: OutboundBase::parse("https://login.microsoftonline.com").unwrap(),
+        microsoft_graph: OutboundBase::parse("https://graph.microsoft.com").unwrap(),
+        trusted_proxies: vec![],
+        azure: AzureEnv::default(),
+        log_format: LogFormat::Text,
+    }
+}
+
+/// Starts the app on a free port with a fresh database and workspace `acme` whose
+/// super-admin is admin@acme.test.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, db) = fresh_db(&dir).await;
+    // The base URL names the port, so reserve one first; the app binds it right away.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = probe.local_addr().unwrap().port();
+    drop(probe);
+    let config = test_config(url, port);
+    let app = Application::build_with_db(config.clone(), db.clone())
+        .await
+        .expect("build app");
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let t = TestApp {
+        addr,
+        db,
+        config,
+        _dir: dir,
+    };
+    t.create_workspace("acme", "Acme Corporation", "admin@acme.test")
+        .await;
+    t
+}
+
+impl TestApp {
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn url(&self, slug: &str, path: &str) -> String {
+        format!("http://{slug}.localhost:{}{path}", self.port())
+    }
+
+    /// A browser: keeps cookies, does not follow redirects, maps *.localhost to the app.
+    pub fn browser(&self) -> Client {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        self.browser_with_jar(jar)
+    }
+
+    pub fn browser_with_jar(&self, jar: Arc<reqwest::cookie::Jar>) -> Client {
+        let mut b = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(jar);
+        for slug in SLUGS {
+            b = b.resolve(&format!("{slug}.localhost"), self.addr);
+        }
+        b.resolve("localhost", self.addr).build().unwrap()
+    }
+
+    pub async fn create_workspace(&self, slug: &str, name: &str, admin: &str) {
+        let slug = WorkspaceSlug::parse(slug).unwrap();
+        let email = EmailAddress::parse(admin).unwrap();
+        ontrackio::cli::create_workspace(
+            &self.db,
+            &slug,
+            name,
+            &email,
+            Some(SecretString::from(PASSWORD)),
+        )
+        .await
+        .unwrap();
+    }
+
+    pub async fn workspace(&self, slug: &str) -> store::workspaces::Workspace {
+        store::workspaces::find_by_slug(self.db.pool(), slug)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Adds an active user with the test password.
+    pub async fn add_user(&self, slug: &str, email: &str, role: Role) -> ontrackio::domain::UserId {
+        let ws = self.workspace(slug).await;
+        let email = EmailAddress::parse(email).unwrap();
+        let hash = ontrackio::auth::password::hash(SecretString::from(PASSWORD))
+            .await
+            .unwrap();
+        store::users::insert(
+            self.db.pool(),
+            &ws.id,
+            store::users::NewUser {
+                email: &email,
+                first_name: "Test",
+                last_name: "User",
+                role,
+                external: false,
+                status: UserStatus::Active,
+                email_verified: false,
+                password_hash: Some(&hash),
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn user(&self, slug: &str, email: &str) -> Option<store::users::User> {
+        let ws = self.workspace(slug).await;
+        store::users::find_by_email(self.db.pool(), &ws.id, &EmailAddress::parse(email).unwrap())
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit(&self, slug: &str) -> Vec<store::audit::Event> {
+        let ws = self.workspace(slug).await;
+        store::audit::list(self.db.pool(), &ws.id, &Default::default(), 1000)
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit_count(&self, slug: &str, action: &str) -> usize {
+        self.audit(slug)
+            .await
+            .iter()
+            .filter(|e| e.action == action)
+            .count()
+    }
+
+    /// GETs a page and returns the CSRF token of its first form.
+    pub async fn csrf_token(&self, client: &Client, slug: &str, path: &str) -> String {
+        let html = client
+            .get(self.url(slug, path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        extract_csrf(&html).unwrap_or_else(|| panic!("no csrf_token on {path}: {html}"))
+    }
+
+    /// Signs in with a password through the login form.
+    pub async fn login_as(
+        &self,
+        client: &Client,
+        slug: &str,
+        email: &str,
+        password: &str,
+    ) -> Response {
+        self.login_with_return(client, slug, email, password, "")
+            .await
+    }
+
+    pub async fn login_with_return(
+        &self,
+        client: &Client,
+        slug: &str,
+        email: &str,
+        password: &str,
+        return_to: &str,
+    ) -> Response {
+        let token = self.csrf_token(client, slug, "/login").await;
+        client
+            .post(self.url(slug, "/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", email),
+                ("password", password),
+                ("return_to", return_to),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn signed_in(&self, slug: &str, email: &str) -> Client {
+        let c = self.browser();
+        let r = self.login_as(&c, slug, email, PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in of {email} failed: {}",
+            r.text().await.unwrap()
+        );
+        c
+    }
+
+    pub async fn post_form(
+        &self,
+        client: &Client,
+        slug: &str,
+        path: &str,
+        csrf_from: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let token = self.csrf_token(client, slug, csrf_from).await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        client
+            .post(self.url(slug, path))
+            .form(&all)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn extract_csrf(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_string())
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+pub fn assert_redirects_to(r: &Response, path: &str) {
+    assert!(
+        r.status().is_redirection(),
+        "expected a redirect to {path}, got {}",
+        r.status()
+    );
+    assert_eq!(location(r), path);
+}
+
+pub fn set_cookies(h: &HeaderMap) -> Vec<String> {
+    h.get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn session_cookie_value(h: &HeaderMap) -> Option<String> {
+    set_cookies(h)
+        .into_iter()
+        .find(|c| c.starts_with("ontrackio_session="))
+        .map(|c| {
+            c["ontrackio_session=".len()..]
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+}

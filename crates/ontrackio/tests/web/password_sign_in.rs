@@ -1,0 +1,276 @@
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+use ontrackio::audit::actions;
+
+#[tokio::test]
+async fn the_sign_in_page_answers_on_a_workspace_host() {
+    let app = spawn_app().await;
+    let r = app
+        .browser()
+        .get(app.url("acme", "/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Sign in to Acme Corporation"));
+    assert!(extract_csrf(&html).is_some());
+}
+
+#[tokio::test]
+async fn a_super_admin_signs_in_and_lands_on_the_admin_dashboard() {
+    let app = spawn_app().await;
+    let c = app.browser();
+    let r = app.login_as(&c, "acme", "admin@acme.test", PASSWORD).await;
+    assert_redirects_to(&r, "/admin/dashboard");
+    let page = c
+        .get(app.url("acme", "/admin/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("Admin dashboard"));
+    let u = app.user("acme", "admin@acme.test").await.unwrap();
+    assert!(u.last_login_at.is_some());
+    assert_eq!(u.last_login_ip.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn an_employee_lands_on_my_dashboard() {
+    let app = spawn_app().await;
+    app.add_user("acme", "emp@acme.test", ontrackio::domain::Role::Employee)
+        .await;
+    let c = app.browser();
+    let r = app.login_as(&c, "acme", "EMP@acme.test", PASSWORD).await;
+    assert_redirects_to(&r, "/my/dashboard");
+}
+
+#[tokio::test]
+async fn session_cookies_are_host_only_http_only_lax_and_not_secure_on_http() {
+    let app = spawn_app().await;
+    let r = app
+        .login_as(&app.browser(), "acme", "admin@acme.test", PASSWORD)
+        .await;
+    let cookie = set_cookies(r.headers())
+        .into_iter()
+        .find(|c| c.starts_with("ontrackio_session="))
+        .unwrap();
+    let lower = cookie.to_ascii_lowercase();
+    assert!(lower.contains("httponly"), "{cookie}");
+    assert!(lower.contains("samesite=lax"), "{cookie}");
+    assert!(lower.contains("path=/"), "{cookie}");
+    assert!(
+        !lower.contains("domain="),
+        "cookies must be host-only: {cookie}"
+    );
+    assert!(!lower.contains("secure"), "http base URL: {cookie}");
+    assert_eq!(
+        session_cookie_value(r.headers()).unwrap().len(),
+        43,
+        "256-bit token"
+    );
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_sign_in_and_a_planted_one_is_never_used() {
+    let app = spawn_app().await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let planted = "A".repeat(43);
+    jar.add_cookie_str(
+        &format!("ontrackio_session={planted}; Path=/"),
+        &app.url("acme", "/").parse().unwrap(),
+    );
+    let c = app.browser_with_jar(jar);
+    let r = app.login_as(&c, "acme", "admin@acme.test", PASSWORD).await;
+    let first = session_cookie_value(r.headers()).unwrap();
+    assert_ne!(first, planted);
+    let again = app
+        .login_as(&app.browser(), "acme", "admin@acme.test", PASSWORD)
+        .await;
+    assert_ne!(session_cookie_value(again.headers()).unwrap(), first);
+    // The planted id opens nothing.
+    let attacker = app.browser();
+    let r = attacker
+        .get(app.url("acme", "/my/dashboard"))
+        .header("cookie", format!("ontrackio_session={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_audited_and_leaves_no_session() {
+    let app = spawn_app().await;
+    let r = app
+        .login_as(
+            &app.browser(),
+            "acme",
+            "admin@acme.test",
+            "not the password",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(session_cookie_value(r.headers()).is_none());
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The email or password is incorrect.")
+    );
+    let r = app
+        .login_as(
+            &app.browser(),
+            "acme",
+            "nobody@acme.test",
+            "not the password",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.audit_count("acme", actions::PASSWORD_SIGN_IN_FAILED)
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_email_re_renders_the_form_with_the_message_by_the_field() {
+    let app = spawn_app().await;
+    let r = app
+        .login_as(&app.browser(), "acme", "not-an-email", "x")
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"email-error\""));
+    assert!(html.contains("Enter an email address like name@example.com."));
+}
+
+#[tokio::test]
+async fn repeated_failures_for_one_account_are_throttled_with_retry_after() {
+    let app = spawn_app().await;
+    for _ in 0..ontrackio::auth::throttle::PER_ACCOUNT {
+        let r = app
+            .login_as(&app.browser(), "acme", "admin@acme.test", "wrong password!")
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Even the right password waits now: guessing must not learn from the answer.
+    let r = app
+        .login_as(&app.browser(), "acme", "admin@acme.test", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= ontrackio::auth::throttle::WINDOW_SECS);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("too many unsuccessful sign-in attempts")
+    );
+    assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_and_the_old_cookie_is_refused() {
+    let app = spawn_app().await;
+    let c = app.browser();
+    let r = app.login_as(&c, "acme", "admin@acme.test", PASSWORD).await;
+    let token = session_cookie_value(r.headers()).unwrap();
+    let r = app
+        .post_form(&c, "acme", "/logout", "/my/dashboard", &[])
+        .await;
+    assert_redirects_to(&r, "/login?notice=signed-out");
+    let replay = app.browser();
+    let r = replay
+        .get(app.url("acme", "/my/dashboard"))
+        .header("cookie", format!("ontrackio_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/login"));
+    assert_eq!(app.audit_count("acme", actions::SIGNED_OUT).await, 1);
+}
+
+#[tokio::test]
+async fn return_to_is_honoured_only_for_same_workspace_paths() {
+    let app = spawn_app().await;
+    for evil in [
+        "//evil.test",
+        "/\\evil.test",
+        "https://evil.test",
+        "javascript:alert(1)",
+        "/%2F%2Fevil.test",
+    ] {
+        let r = app
+            .login_with_return(&app.browser(), "acme", "admin@acme.test", PASSWORD, evil)
+            .await;
+        assert_redirects_to(&r, "/admin/dashboard");
+    }
+    let r = app
+        .login_with_return(
+            &app.browser(),
+            "acme",
+            "admin@acme.test",
+            PASSWORD,
+            "/admin/users",
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users");
+}
+
+#[tokio::test]
+async fn an_anonymous_visitor_is_sent_to_login_with_a_return_path() {
+    let app = spawn_app().await;
+    let r = app
+        .browser()
+        .get(app.url("acme", "/admin/users?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_redirects_to(&r, "/login?return_to=%2Fadmin%2Fusers%3Fx%3D1");
+}
+
+#[tokio::test]
+async fn a_setup_link_sets_a_password_once() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let id = app
+        .add_user("acme", "new@acme.test", ontrackio::domain::Role::Admin)
+        .await;
+    let token = ontrackio::crypto::random_token();
+    ontrackio::store::setup_tokens::insert(
+        app.db.pool(),
+        &ontrackio::crypto::hash_token(&token),
+        &id,
+        ontrackio::store::now() + 3600,
+    )
+    .await
+    .unwrap();
+    let _ = ws;
+    let c = app.browser();
+    let path = format!("/setup?token={token}");
+    let fields = [
+        ("token", token.as_str()),
+        ("password", "a brand new password"),
+        ("confirm", "a brand new password"),
+    ];
+    let r = app.post_form(&c, "acme", "/setup", &path, &fields).await;
+    assert_redirects_to(&r, "/login?notice=password-set");
+    let r = app
+        .login_as(
+            &app.browser(),
+            "acme",
+            "new@acme.test",
+            "a brand new password",
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/dashboard");
+    let again = c.get(app.url("acme", &path)).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
