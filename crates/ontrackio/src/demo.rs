@@ -36,18 +36,18 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let password = seed(&db, &data).await?;
     let app = Application::build_with_db(config.clone(), db).await?;
     let origin = config.base_url.workspace_origin(DEMO_SLUG);
-    // Printed to the terminal for the person running the demo, never to the log.
-    println!();
-    println!("OnTrackio demo is running.");
-    println!("  Sign in at:      {origin}/login");
-    println!("  Super-admin:     {DEMO_ADMIN}");
-    println!(
-        "  Password:        {}",
+    // Printed to the terminal for the person running the demo, never to the log. A
+    // closed stdout (piped into `head`, say) must not stop the server.
+    let banner = format!(
+        "\nOnTrackio demo is running.\n  Sign in at:      {origin}/login\n  Super-admin:     {DEMO_ADMIN}\n  \
+         Password:        {}\n  Data directory:  ./{DATA_DIR}/ (delete it to start over)\nPress Ctrl-C to stop.\n",
         secrecy::ExposeSecret::expose_secret(&password)
     );
-    println!("  Data directory:  ./{DATA_DIR}/ (delete it to start over)");
-    println!("Press Ctrl-C to stop.");
-    println!();
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
     app.run_until(crate::cli::shutdown_signal()).await
 }
 
