@@ -14,7 +14,11 @@ fn ontrackio(dir: &std::path::Path) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Starts the demo and reads its banner up to the line that says it is serving.
@@ -29,7 +33,10 @@ fn start_demo(dir: &std::path::Path, port: u16) -> (Child, String) {
     let mut banner = String::new();
     loop {
         let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "demo exited early: {banner}");
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "demo exited early: {banner}"
+        );
         banner.push_str(&line);
         if line.contains("Press Ctrl-C to stop.") {
             break;
@@ -39,15 +46,23 @@ fn start_demo(dir: &std::path::Path, port: u16) -> (Child, String) {
 }
 
 fn banner_value(banner: &str, label: &str) -> String {
-    banner.lines().find_map(|l| l.trim().strip_prefix(label)).map(|v| v.trim().to_string()).unwrap()
+    banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(|v| v.trim().to_string())
+        .unwrap()
 }
 
 #[tokio::test]
-async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_and_never_reach_the_log() {
+async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_and_never_reach_the_log()
+ {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let (mut child, banner) = start_demo(dir.path(), port);
-    assert_eq!(banner_value(&banner, "Sign in at:"), format!("http://acme.localhost:{port}/login"));
+    assert_eq!(
+        banner_value(&banner, "Sign in at:"),
+        format!("http://acme.localhost:{port}/login")
+    );
     assert_eq!(banner_value(&banner, "Super-admin:"), "admin@acme.test");
     let password = banner_value(&banner, "Password:");
 
@@ -68,21 +83,38 @@ async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_
     let token = &html[start..start + html[start..].find('"').unwrap()];
     let r = c
         .post(format!("{base}/login"))
-        .form(&[("csrf_token", token), ("email", "admin@acme.test"), ("password", password.as_str()), ("return_to", "")])
+        .form(&[
+            ("csrf_token", token),
+            ("email", "admin@acme.test"),
+            ("password", password.as_str()),
+            ("return_to", ""),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.headers()["location"], "/admin/dashboard");
-    let dash = c.get(format!("{base}/admin/dashboard")).send().await.unwrap();
+    let dash = c
+        .get(format!("{base}/admin/dashboard"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dash.status(), 200);
     assert!(dash.text().await.unwrap().contains("Admin dashboard"));
 
     child.kill().unwrap();
     let mut log = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     child.wait().unwrap();
     assert!(!log.is_empty(), "the demo logs at debug level");
-    assert!(!log.contains(&password), "the demo password leaked into the log");
+    assert!(
+        !log.contains(&password),
+        "the demo password leaked into the log"
+    );
 
     // A second run reuses the data and the credentials.
     let (mut again, banner) = start_demo(dir.path(), free_port());
@@ -93,7 +125,10 @@ async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
 
@@ -101,39 +136,108 @@ async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_
 fn workspace_create_prints_a_setup_link_or_reads_the_password_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let out = ontrackio(dir.path())
-        .args(["workspace", "create", "globex", "--name", "Globex", "--super-admin", "hank@globex.test"])
+        .args([
+            "workspace",
+            "create",
+            "globex",
+            "--name",
+            "Globex",
+            "--super-admin",
+            "hank@globex.test",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("http://globex.localhost:8080/setup?token="), "{stdout}");
+    assert!(
+        stdout.contains("http://globex.localhost:8080/setup?token="),
+        "{stdout}"
+    );
 
     let mut child = ontrackio(dir.path())
-        .args(["workspace", "create", "initech", "--name", "Initech", "--super-admin", "bill@initech.test", "--password-stdin"])
+        .args([
+            "workspace",
+            "create",
+            "initech",
+            "--name",
+            "Initech",
+            "--super-admin",
+            "bill@initech.test",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
-    assert!(stdout.contains("can sign in at http://initech.localhost:8080/login"), "{stdout}");
+    assert!(
+        stdout.contains("can sign in at http://initech.localhost:8080/login"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("a long enough password"));
 
-    let out = ontrackio(dir.path()).args(["user", "add", "initech", "peter@initech.test", "--role", "admin", "--external"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = ontrackio(dir.path()).args(["user", "list", "initech"]).output().unwrap();
+    let out = ontrackio(dir.path())
+        .args([
+            "user",
+            "add",
+            "initech",
+            "peter@initech.test",
+            "--role",
+            "admin",
+            "--external",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ontrackio(dir.path())
+        .args(["user", "list", "initech"])
+        .output()
+        .unwrap();
     let list = String::from_utf8(out.stdout).unwrap();
-    assert!(list.contains("peter@initech.test") && list.contains("invited") && list.contains("yes"), "{list}");
+    assert!(
+        list.contains("peter@initech.test") && list.contains("invited") && list.contains("yes"),
+        "{list}"
+    );
 }
 
 #[test]
 fn bad_input_exits_non_zero_with_a_one_line_reason() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[&[&str]] = &[
-        &["workspace", "create", "Bad Slug", "--name", "X", "--super-admin", "a@b.test"],
-        &["workspace", "create", "ok-slug", "--name", "X", "--super-admin", "not-an-email"],
+        &[
+            "workspace",
+            "create",
+            "Bad Slug",
+            "--name",
+            "X",
+            "--super-admin",
+            "a@b.test",
+        ],
+        &[
+            "workspace",
+            "create",
+            "ok-slug",
+            "--name",
+            "X",
+            "--super-admin",
+            "not-an-email",
+        ],
         &["user", "add", "nowhere", "a@b.test"],
         &["user", "disable", "nowhere", "a@b.test"],
     ];
@@ -146,28 +250,67 @@ fn bad_input_exits_non_zero_with_a_one_line_reason() {
     }
     let out = ontrackio(dir.path()).args(["serve"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("ONTRACKIO_MASTER_KEY"));
-    let out = ontrackio(dir.path()).env("ONTRACKIO_BASE_URL", "ftp://x").args(["migrate"]).output().unwrap();
-    assert!(String::from_utf8(out.stderr).unwrap().starts_with("error: ONTRACKIO_BASE_URL:"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("ONTRACKIO_MASTER_KEY")
+    );
+    let out = ontrackio(dir.path())
+        .env("ONTRACKIO_BASE_URL", "ftp://x")
+        .args(["migrate"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .starts_with("error: ONTRACKIO_BASE_URL:")
+    );
 }
 
 #[test]
 fn the_last_super_admin_cannot_be_disabled_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ontrackio(dir.path()).args(["workspace", "create", "acme", "--name", "Acme", "--super-admin", "a@acme.test"]).output().unwrap();
+    let out = ontrackio(dir.path())
+        .args([
+            "workspace",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--super-admin",
+            "a@acme.test",
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let out = ontrackio(dir.path()).args(["user", "disable", "acme", "a@acme.test"]).output().unwrap();
+    let out = ontrackio(dir.path())
+        .args(["user", "disable", "acme", "a@acme.test"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("last active super-admin"));
-    let out = ontrackio(dir.path()).args(["user", "set", "acme", "a@acme.test", "--role", "employee"]).output().unwrap();
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("last active super-admin")
+    );
+    let out = ontrackio(dir.path())
+        .args(["user", "set", "acme", "a@acme.test", "--role", "employee"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 }
 
 #[test]
 fn generate_key_prints_32_random_bytes_in_base64() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ontrackio")).args(["secrets", "generate-key"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ontrackio"))
+        .args(["secrets", "generate-key"])
+        .output()
+        .unwrap();
     let key = String::from_utf8(out.stdout).unwrap();
     assert!(ontrackio::crypto::KeyRing::parse(key.trim()).is_ok());
-    let again = Command::new(env!("CARGO_BIN_EXE_ontrackio")).args(["secrets", "generate-key"]).output().unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_ontrackio"))
+        .args(["secrets", "generate-key"])
+        .output()
+        .unwrap();
     assert_ne!(again.stdout, key.as_bytes());
 }

@@ -41,6 +41,16 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     candidate
 }
 
+impl ClientInfo {
+    /// The request context an audit row keeps.
+    pub fn origin(&self) -> crate::audit::Origin<'_> {
+        crate::audit::Origin {
+            ip: Some(&self.ip),
+            user_agent: Some(&self.user_agent),
+        }
+    }
+}
+
 impl<S> FromRequestParts<S> for ClientInfo
 where
     AppState: FromRef<S>,

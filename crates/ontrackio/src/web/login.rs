@@ -14,7 +14,7 @@ use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::session::{CurrentUser, MaybeUser};
 use super::{AppError, AppState, csrf};
-use crate::audit::{self, Actor, Origin, actions};
+use crate::audit::{self, Actor, actions};
 use crate::auth::{password, session, throttle};
 use crate::domain::{EmailAddress, ReturnTo, Role, UserStatus};
 use crate::store::{self, users::User};
@@ -130,10 +130,6 @@ pub async fn submit(
             None,
         );
     }
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
 
     let mut conn = state.db.pool().acquire().await?;
     if let Some(wait) = throttle::blocked_for(&mut conn, &ws.id, &email, &client.ip).await? {
@@ -143,7 +139,7 @@ pub async fn submit(
             Actor::System("sign-in page"),
             actions::SIGN_IN_THROTTLED,
             email.as_str(),
-            origin,
+            client.origin(),
             serde_json::json!({"method": "password"}),
         )
         .await?;
@@ -170,7 +166,7 @@ pub async fn submit(
                 Actor::System("sign-in page"),
                 actions::PASSWORD_SIGN_IN_FAILED,
                 &u.email,
-                origin,
+                client.origin(),
                 serde_json::json!({"reason": "account disabled"}),
             )
             .await?;
@@ -194,7 +190,7 @@ pub async fn submit(
                 Actor::System("sign-in page"),
                 actions::PASSWORD_SIGN_IN_FAILED,
                 email.as_str(),
-                origin,
+                client.origin(),
                 serde_json::json!({"reason": reason}),
             )
             .await?;
@@ -218,7 +214,7 @@ pub async fn submit(
         },
         actions::PASSWORD_SIGN_IN,
         &user.email,
-        origin,
+        client.origin(),
         serde_json::json!({}),
     )
     .await?;
@@ -236,10 +232,6 @@ pub async fn logout(
 ) -> Result<Response, AppError> {
     let mut tx = state.db.begin().await?;
     store::sessions::delete(&mut *tx, &cu.token_hash).await?;
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -249,7 +241,7 @@ pub async fn logout(
         },
         actions::SIGNED_OUT,
         &cu.user.email,
-        origin,
+        client.origin(),
         serde_json::json!({}),
     )
     .await?;

@@ -12,7 +12,7 @@ use super::chrome::{Chrome, fmt_opt_time};
 use super::client::ClientInfo;
 use super::session::CurrentUser;
 use super::{AppError, AppState, csrf};
-use crate::audit::{self, Actor, Origin, actions};
+use crate::audit::{self, Actor, actions};
 use crate::avatar::{self, AvatarError};
 use crate::domain::{PersonName, UserId};
 use crate::store;
@@ -133,10 +133,6 @@ pub async fn update_profile(
         "first_name": {"from": cu.user.first_name, "to": first.as_str()},
         "last_name": {"from": cu.user.last_name, "to": last.as_str()},
     });
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -146,7 +142,7 @@ pub async fn update_profile(
         },
         actions::PROFILE_UPDATED,
         &cu.user.email,
-        origin,
+        client.origin(),
         details,
     )
     .await?;
@@ -175,10 +171,6 @@ pub async fn upload_avatar(
     let mut tx = state.db.begin().await?;
     store::avatars::upsert(&mut *tx, &cu.user.id, &png).await?;
     store::users::bump_avatar_version(&mut *tx, &cu.user.id).await?;
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -188,7 +180,7 @@ pub async fn upload_avatar(
         },
         actions::AVATAR_CHANGED,
         &cu.user.email,
-        origin,
+        client.origin(),
         serde_json::json!({"bytes": png.len()}),
     )
     .await?;

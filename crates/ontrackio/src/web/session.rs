@@ -24,6 +24,16 @@ pub struct CurrentUser {
     pub token_hash: String,
 }
 
+impl CurrentUser {
+    /// This user as the actor of an audit row.
+    pub fn actor(&self) -> crate::audit::Actor<'_> {
+        crate::audit::Actor::User {
+            id: &self.user.id,
+            label: &self.user.email,
+        }
+    }
+}
+
 pub async fn load(
     State(state): State<AppState>,
     jar: CookieJar,

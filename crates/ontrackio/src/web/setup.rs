@@ -14,7 +14,7 @@ use super::chrome::Chrome;
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::{AppError, AppState, csrf};
-use crate::audit::{self, Actor, Origin, actions};
+use crate::audit::{self, Actor, actions};
 use crate::auth::password;
 use crate::crypto::hash_token;
 use crate::store;
@@ -114,10 +114,6 @@ pub async fn submit(
     if user.status == crate::domain::UserStatus::Invited {
         store::users::set_status(&mut *tx, &user.id, crate::domain::UserStatus::Active).await?;
     }
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &ws.id,
@@ -127,7 +123,7 @@ pub async fn submit(
         },
         actions::PASSWORD_SET,
         &user.email,
-        origin,
+        client.origin(),
         serde_json::json!({}),
     )
     .await?;

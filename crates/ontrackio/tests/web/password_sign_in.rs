@@ -34,6 +34,15 @@ async fn a_super_admin_signs_in_and_lands_on_the_admin_dashboard() {
     let u = app.user("acme", "admin@acme.test").await.unwrap();
     assert!(u.last_login_at.is_some());
     assert_eq!(u.last_login_ip.as_deref(), Some("127.0.0.1"));
+    let events = app.audit("acme").await;
+    let row = events
+        .iter()
+        .find(|e| e.action == actions::PASSWORD_SIGN_IN)
+        .expect("sign-in audited");
+    assert_eq!(
+        (row.actor_label.as_str(), row.ip.as_deref()),
+        ("admin@acme.test", Some("127.0.0.1"))
+    );
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use crate::audit::{self, Actor, Origin, actions};
+use crate::audit::{self, Actor, actions};
 use crate::domain::{EmailAddress, PersonName, Role, UserId, UserStatus};
 use crate::store::{self, users::User};
 use crate::web::chrome::{Chrome, avatar_url, fmt_opt_time};
@@ -207,10 +207,6 @@ pub async fn invite(
         }
         Err(e) => return Err(e.into()),
     }
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -220,7 +216,7 @@ pub async fn invite(
         },
         actions::USER_INVITED,
         email.as_str(),
-        origin,
+        client.origin(),
         serde_json::json!({"role": role.as_str(), "external": external}),
     )
     .await?;
@@ -309,10 +305,6 @@ pub async fn set_role(
         .await;
     }
     store::users::set_role(&mut *tx, &target.id, role).await?;
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -322,7 +314,7 @@ pub async fn set_role(
         },
         actions::ROLE_CHANGED,
         &target.email,
-        origin,
+        client.origin(),
         serde_json::json!({"from": target.role.as_str(), "to": role.as_str()}),
     )
     .await?;
@@ -360,10 +352,6 @@ pub async fn set_external(
     };
     let mut tx = state.db.begin().await?;
     store::users::set_external(&mut *tx, &target.id, external).await?;
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -373,7 +361,7 @@ pub async fn set_external(
         },
         actions::EXTERNAL_CHANGED,
         &target.email,
-        origin,
+        client.origin(),
         serde_json::json!({"from": target.external, "to": external}),
     )
     .await?;
@@ -458,10 +446,6 @@ pub async fn set_status(
     } else {
         actions::USER_ENABLED
     };
-    let origin = Origin {
-        ip: Some(&client.ip),
-        user_agent: Some(&client.user_agent),
-    };
     audit::record(
         &mut tx,
         &cu.workspace.id,
@@ -471,7 +455,7 @@ pub async fn set_status(
         },
         action,
         &target.email,
-        origin,
+        client.origin(),
         serde_json::json!({"sessions_ended": ended}),
     )
     .await?;
