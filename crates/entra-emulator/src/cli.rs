@@ -1,0 +1,92 @@
+//! `ontrackio entra-emulator [--listen ADDR] [--config FILE]`: serve a directory until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::demo;
+use crate::directory::Directory;
+use crate::server::Emulator;
+
+/// Serves the directory in `config` (or the demo directory) on `listen` until Ctrl-C, printing
+/// the URLs and accounts a tester needs.
+pub async fn run_cli(listen: SocketAddr, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let directory = match &config {
+        Some(path) => Directory::from_toml_file(path)?,
+        None => Directory::demo(),
+    };
+    let emulator = Emulator::builder()
+        .directory(directory.clone())
+        .listen(listen)
+        .start()
+        .await?;
+    let authority = emulator.authority();
+    println!("Entra emulator listening on {authority}");
+    println!(
+        "  authority   {authority}/{{tenant}}/v2.0   (tenant: a GUID, common or organizations)"
+    );
+    println!("  Graph       {}/v1.0/me", emulator.graph_base());
+    println!();
+    for tenant in &directory.tenants {
+        println!(
+            "Tenant {} ({})  {}",
+            tenant.display_name,
+            tenant.initial_domain(),
+            tenant.id
+        );
+        println!(
+            "  discovery   {authority}/{}/v2.0/.well-known/openid-configuration",
+            tenant.id
+        );
+        for user in &tenant.users {
+            let mut notes = Vec::new();
+            if user.is_guest() {
+                notes.push("guest".to_owned());
+            }
+            if user.disabled {
+                notes.push("disabled".to_owned());
+            }
+            match &user.mail {
+                Some(mail) if mail != &user.user_principal_name => {
+                    notes.push(format!("mail {mail}"))
+                }
+                Some(_) => {}
+                None => notes.push("no mail".to_owned()),
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", notes.join(", "))
+            };
+            println!("  {:<52} {}{notes}", user.user_principal_name, user.id);
+        }
+    }
+    println!();
+    for app in &directory.apps {
+        println!(
+            "App {}  client_id {}  ({:?})",
+            app.display_name, app.client_id, app.sign_in_audience
+        );
+        for uri in &app.redirect_uris {
+            println!("  redirect URI {uri}");
+        }
+    }
+    if config.is_none() {
+        // The demo secrets are public fixtures, printed so a tester can use them.
+        println!();
+        println!(
+            "Demo client secret ({}): {}",
+            demo::DEMO_CLIENT_ID,
+            demo::DEMO_CLIENT_SECRET
+        );
+        println!(
+            "Demo client secret ({}): {}",
+            demo::DEMO_SINGLE_TENANT_CLIENT_ID,
+            demo::DEMO_SINGLE_TENANT_CLIENT_SECRET
+        );
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+    tokio::signal::ctrl_c().await?;
+    emulator.shutdown().await;
+    Ok(())
+}

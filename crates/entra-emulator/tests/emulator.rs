@@ -1,0 +1,22 @@
+//! Integration tests of the Entra emulator, asserting Microsoft's documented shapes
+//! (`spec/microsoft-identity-platform.md`) field by field.
+
+#[path = "emulator/support.rs"]
+mod support;
+
+#[path = "emulator/authorize.rs"]
+mod authorize;
+#[path = "emulator/config.rs"]
+mod config;
+#[path = "emulator/discovery.rs"]
+mod discovery;
+#[path = "emulator/graph.rs"]
+mod graph;
+#[path = "emulator/id_token.rs"]
+mod id_token;
+#[path = "emulator/misbehaviour.rs"]
+mod misbehaviour;
+#[path = "emulator/oidc_client.rs"]
+mod oidc_client;
+#[path = "emulator/token.rs"]
+mod token;
