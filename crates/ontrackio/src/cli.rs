@@ -52,6 +52,15 @@ enum Command {
     /// Master keys for sealing secrets and cookies.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// Run the Microsoft Entra ID + Graph emulator on its own (for testing against it).
+    EntraEmulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// A TOML directory (tenants, users, apps); without it the built-in demo directory.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,6 +199,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user_command(cmd).await,
+        Command::EntraEmulator { listen, config } => {
+            crate::telemetry::init(crate::config::LogFormat::Text);
+            entra_emulator::run_cli(listen, config).await
+        }
     }
 }
 

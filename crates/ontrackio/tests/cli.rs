@@ -314,3 +314,39 @@ fn generate_key_prints_32_random_bytes_in_base64() {
         .unwrap();
     assert_ne!(again.stdout, key.as_bytes());
 }
+
+#[tokio::test]
+async fn entra_emulator_serves_the_demo_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = ontrackio(dir.path())
+        .args(["entra-emulator", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Keep the reader alive until the end: the emulator prints after its first line.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(
+        first.trim(),
+        format!("Entra emulator listening on http://127.0.0.1:{port}")
+    );
+    ontrackio::install_crypto_provider();
+    let url = format!(
+        "http://127.0.0.1:{port}/{}/v2.0/.well-known/openid-configuration",
+        entra_emulator::demo::ACME_TENANT_ID
+    );
+    let doc: serde_json::Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        doc["issuer"],
+        format!(
+            "http://127.0.0.1:{port}/{}/v2.0",
+            entra_emulator::demo::ACME_TENANT_ID
+        )
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(out);
+}

@@ -1,12 +1,14 @@
 //! Typed values, parsed once at the edge and trusted inside.
 
 mod email;
+mod microsoft;
 mod names;
 mod return_to;
 mod role;
 mod slug;
 
 pub use email::{EmailAddress, EmailDomain, ParseEmailError};
+pub use microsoft::{ClientId, RedirectUri, TenantGuid, TenantSetting, check_client_secret};
 pub use names::PersonName;
 pub use return_to::ReturnTo;
 pub use role::{Role, UserStatus};
