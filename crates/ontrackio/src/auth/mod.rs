@@ -1,5 +1,6 @@
-//! Sign-in: passwords, sessions, throttling. (Microsoft sign-in joins as `microsoft/`.)
+//! Sign-in: passwords, Microsoft Entra ID, sessions, throttling.
 
+pub mod microsoft;
 pub mod password;
 pub mod session;
 pub mod throttle;

@@ -23,8 +23,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
+use axum_extra::extract::cookie::Key;
 use tokio::net::TcpListener;
 
+use crate::auth::microsoft::Microsoft;
 use crate::config::Config;
 use crate::crypto::CsrfKey;
 use crate::store::Db;
@@ -43,6 +45,9 @@ pub struct Inner {
     pub config: Config,
     pub db: Db,
     pub csrf: CsrfKey,
+    pub microsoft: Arc<Microsoft>,
+    /// Encrypts the Microsoft flow cookie.
+    pub flow_key: Key,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,12 +57,29 @@ impl std::ops::Deref for AppState {
     }
 }
 
+impl axum::extract::FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.flow_key.clone()
+    }
+}
+
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
+    pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let csrf = CsrfKey::new(config.keys.derive("csrf"));
-        Self {
-            inner: Arc::new(Inner { config, db, csrf }),
-        }
+        let microsoft = Microsoft::new(&config)?;
+        let mut key = [0u8; 64];
+        key[..32].copy_from_slice(config.keys.derive("cookie-encryption").as_ref());
+        key[32..].copy_from_slice(config.keys.derive("cookie-signing").as_ref());
+        let flow_key = Key::from(&key);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                db,
+                csrf,
+                microsoft,
+                flow_key,
+            }),
+        })
     }
     pub fn https(&self) -> bool {
         self.config.base_url.is_https()
@@ -145,7 +167,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         // Compute the constant-time dummy hash now, not during somebody's sign-in.
         tokio::task::spawn_blocking(crate::auth::password::warm_up);
-        let state = AppState::new(config, db);
+        let state = AppState::new(config, db)?;
         Ok(Self {
             listener,
             router: router(state.clone()),

@@ -1,0 +1,117 @@
+//! The state of one sign-in attempt between `/auth/microsoft` and its callback. It lives
+//! in an encrypted, authenticated cookie (axum-extra private cookies, AES-GCM), so no row
+//! is written for anonymous visitors and any node can finish the flow.
+
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::random_token;
+
+pub const LIFETIME_SECS: i64 = 10 * 60;
+pub const COOKIE_PATH: &str = "/auth/microsoft";
+
+/// `__Secure-` on https: the browser refuses it from plain http. (`__Host-` would need
+/// `Path=/`; the flow cookie is deliberately scoped to the flow's own paths.)
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Secure-ontrackio_msflow"
+    } else {
+        "ontrackio_msflow"
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FlowState {
+    /// `state`: ties the callback to this browser (login CSRF).
+    pub s: String,
+    /// `nonce`: ties the ID token to this flow (token replay, code injection).
+    pub n: String,
+    /// PKCE code verifier.
+    pub v: String,
+    /// Workspace id the flow started on.
+    pub w: String,
+    /// Where to go afterwards (already checked to be a same-workspace path).
+    pub r: Option<String>,
+    /// Unix seconds at start.
+    pub t: i64,
+}
+
+impl FlowState {
+    pub fn new(workspace_id: &str, return_to: Option<String>, now: i64) -> Self {
+        Self {
+            s: random_token(),
+            n: random_token(),
+            v: random_token(),
+            w: workspace_id.to_string(),
+            r: return_to,
+            t: now,
+        }
+    }
+
+    /// `code_challenge` for S256.
+    pub fn challenge(&self) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(self.v.as_bytes()))
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        now < self.t || now - self.t > LIFETIME_SECS
+    }
+
+    pub fn cookie(&self, https: bool) -> Cookie<'static> {
+        let value = serde_json::to_string(self).expect("flow state serialises");
+        let mut c = base(value, https);
+        c.set_max_age(time::Duration::seconds(LIFETIME_SECS));
+        c
+    }
+
+    pub fn from_cookie_value(v: &str) -> Option<Self> {
+        serde_json::from_str(v).ok()
+    }
+}
+
+fn base(value: String, https: bool) -> Cookie<'static> {
+    Cookie::build((cookie_name(https), value))
+        .path(COOKIE_PATH)
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+        .build()
+}
+
+/// Clears the flow cookie: it is single-use whatever the outcome.
+pub fn removal(https: bool) -> Cookie<'static> {
+    let mut c = base(String::new(), https);
+    c.make_removal();
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_s256_of_the_verifier() {
+        // RFC 7636 appendix B.
+        let mut f = FlowState::new("w", None, 0);
+        f.v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into();
+        assert_eq!(f.challenge(), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn flows_expire_after_ten_minutes_and_values_are_fresh() {
+        let f = FlowState::new("w", None, 1000);
+        assert!(!f.is_expired(1000 + LIFETIME_SECS));
+        assert!(f.is_expired(1001 + LIFETIME_SECS));
+        assert!(f.is_expired(999));
+        let g = FlowState::new("w", None, 1000);
+        assert!(f.s != g.s && f.n != g.n && f.v != g.v);
+        let c = f.cookie(true);
+        assert_eq!(c.name(), "__Secure-ontrackio_msflow");
+        assert_eq!(c.path(), Some(COOKIE_PATH));
+        assert_eq!(c.http_only(), Some(true));
+        assert_eq!(FlowState::from_cookie_value(c.value()), Some(f));
+    }
+}

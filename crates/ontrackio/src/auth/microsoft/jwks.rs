@@ -1,0 +1,159 @@
+//! Signing keys, cached per JWKS URL (DESIGN §5.1, Microsoft's key-rollover guidance):
+//! a day's TTL, an immediate refetch when a token names an unknown `kid` — but at most one
+//! such refetch per 5 minutes, so a flood of made-up `kid`s cannot make us hammer
+//! Microsoft — and the last good keys kept when a fetch fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::DecodingKey;
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use super::client::{MicrosoftClient, MsError};
+
+const TTL: Duration = Duration::from_secs(24 * 3600);
+const MIN_REFETCH: Duration = Duration::from_secs(5 * 60);
+
+/// One RSA signing key, parsed once.
+pub struct SigningKey {
+    pub kid: Option<String>,
+    /// Microsoft's per-key `issuer` (possibly the `{tenantid}` template).
+    pub issuer: Option<String>,
+    pub key: DecodingKey,
+}
+
+#[derive(Default)]
+struct Entry {
+    keys: Vec<Arc<SigningKey>>,
+    fetched_at: Option<Instant>,
+    last_attempt: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct JwksCache {
+    entries: Mutex<HashMap<String, Entry>>,
+    /// How many times keys were fetched (observability and tests).
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no signing key matches the token's key id")]
+    UnknownKid,
+    #[error("the token names no key id and the directory publishes several keys")]
+    AmbiguousKey,
+    #[error(transparent)]
+    Fetch(#[from] MsError),
+}
+
+#[derive(Deserialize)]
+struct JwksDoc {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+}
+
+fn parse(body: &[u8]) -> Result<Vec<Arc<SigningKey>>, MsError> {
+    let doc: JwksDoc = serde_json::from_slice(body)
+        .map_err(|_| MsError::Transport("Microsoft's signing keys could not be read".into()))?;
+    Ok(doc
+        .keys
+        .into_iter()
+        // Only RSA signature keys; anything else is not for ID tokens.
+        .filter(|k| k.kty == "RSA" && k.use_.as_deref().is_none_or(|u| u == "sig"))
+        .filter_map(|k| {
+            let key = DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
+            Some(Arc::new(SigningKey {
+                kid: k.kid,
+                issuer: k.issuer,
+                key,
+            }))
+        })
+        .collect())
+}
+
+impl JwksCache {
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn pick(keys: &[Arc<SigningKey>], kid: Option<&str>) -> Result<Arc<SigningKey>, KeyError> {
+        match kid {
+            Some(kid) => keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .cloned()
+                .ok_or(KeyError::UnknownKid),
+            None if keys.len() == 1 => Ok(keys[0].clone()),
+            None => Err(KeyError::AmbiguousKey),
+        }
+    }
+
+    /// The key for `kid` from `uri`, fetching when the cache is empty, stale, or (rate
+    /// limited) when the kid is unknown.
+    pub async fn key(
+        &self,
+        client: &MicrosoftClient,
+        uri: &str,
+        kid: Option<&str>,
+    ) -> Result<Arc<SigningKey>, KeyError> {
+        let must_fetch = {
+            let mut entries = self.entries.lock();
+            let e = entries.entry(uri.to_string()).or_default();
+            let fresh = e.fetched_at.is_some_and(|t| t.elapsed() < TTL);
+            match (fresh, Self::pick(&e.keys, kid)) {
+                (true, Ok(k)) => return Ok(k),
+                (true, Err(KeyError::AmbiguousKey)) => return Err(KeyError::AmbiguousKey),
+                (true, Err(_)) => {
+                    // Unknown kid on fresh keys: maybe a rotation. Refetch, rate-limited.
+                    let allowed = e.last_attempt.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+                    if !allowed {
+                        return Err(KeyError::UnknownKid);
+                    }
+                    e.last_attempt = Some(Instant::now());
+                    true
+                }
+                (false, _) => {
+                    e.last_attempt = Some(Instant::now());
+                    true
+                }
+            }
+        };
+        debug_assert!(must_fetch);
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match client.fetch_jwks(uri).await.and_then(|b| parse(&b)) {
+            Ok(keys) => {
+                let picked = Self::pick(&keys, kid);
+                let mut entries = self.entries.lock();
+                let e = entries.entry(uri.to_string()).or_default();
+                e.keys = keys;
+                e.fetched_at = Some(Instant::now());
+                picked
+            }
+            Err(err) => {
+                // Keep serving the last good keys when Microsoft is briefly unreachable.
+                let entries = self.entries.lock();
+                match entries.get(uri) {
+                    Some(e) if !e.keys.is_empty() => Self::pick(&e.keys, kid),
+                    _ => Err(err.into()),
+                }
+            }
+        }
+    }
+}
