@@ -18,6 +18,11 @@ pub mod actions {
     pub const USER_ENABLED: &str = "User enabled";
     pub const PROFILE_UPDATED: &str = "Profile updated";
     pub const AVATAR_CHANGED: &str = "Avatar changed";
+    /// The guide's exact text.
+    pub const MICROSOFT_SIGN_IN: &str = "User signed in with Microsoft SSO";
+    pub const MICROSOFT_SIGN_IN_REFUSED: &str = "Microsoft sign-in refused";
+    pub const MICROSOFT_USER_PROVISIONED: &str = "User provisioned from Microsoft";
+    pub const MICROSOFT_ACCOUNT_LINKED: &str = "Microsoft account linked";
 }
 
 /// Who did it: a signed-in user, or a named system actor (the CLI, the sign-in page).

@@ -118,6 +118,11 @@ enum UserCommand {
 enum SecretsCommand {
     /// Print a new master key (base64 of 32 random bytes) for ONTRACKIO_MASTER_KEY.
     GenerateKey,
+    /// Re-seal every stored secret under the newest (first) key of ONTRACKIO_MASTER_KEY.
+    ///
+    /// Put the new key first and keep the old ones (`new:…,old:…`) on every node, then run
+    /// this; afterwards the old key can be removed.
+    RotateKey,
 }
 
 pub fn main() -> ExitCode {
@@ -160,6 +165,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Secrets(SecretsCommand::GenerateKey) => {
             println!("{}", KeyRing::generate_encoded());
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::RotateKey) => {
+            let config = Config::from_env(MasterKeySource::Required)?;
+            crate::install_crypto_provider();
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate().await?;
+            let r = crate::auth::microsoft::settings::rotate_key(&db, &config.keys).await?;
+            println!(
+                "Re-sealed {} secret(s) under key {}; {} already used it.",
+                r.resealed, r.key_id, r.already_current
+            );
             Ok(())
         }
         Command::Workspace(WorkspaceCommand::Create {

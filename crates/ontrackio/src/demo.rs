@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use secrecy::SecretString;
 
-use crate::config::{BaseUrl, Config, DatabaseUrl, MasterKeySource};
+use crate::auth::microsoft::settings;
+use crate::config::{BaseUrl, Config, DatabaseUrl, MasterKeySource, OutboundBase};
 use crate::crypto::keyring::write_private_file;
 use crate::crypto::random_token;
 use crate::domain::{EmailAddress, WorkspaceSlug};
+use crate::domain::{EmailDomain, Role, UserStatus};
 use crate::store::{self, Db};
 use crate::web::Application;
+use entra_emulator::demo as ms;
 
 pub const DATA_DIR: &str = "ontrackio-data";
 pub const KEY_FILE: &str = "master.key";
@@ -31,17 +34,38 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
 
     crate::install_crypto_provider();
+    // The Entra emulator in-process, with its demo directory and this port's redirect URI.
+    let origin = config.base_url.workspace_origin(DEMO_SLUG);
+    let directory = entra_emulator::Directory::demo_with_redirect_uris(&[format!(
+        "{origin}/auth/microsoft/callback"
+    )])?;
+    let emulator = entra_emulator::Emulator::builder()
+        .directory(directory)
+        .start()
+        .await?;
+    config.microsoft_authority = OutboundBase::parse(&emulator.authority())?;
+    config.microsoft_graph = OutboundBase::parse(&emulator.graph_base())?;
+
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
     let password = seed(&db, &data).await?;
+    seed_microsoft(&db, &config).await?;
     let app = Application::build_with_db(config.clone(), db).await?;
-    let origin = config.base_url.workspace_origin(DEMO_SLUG);
     // Printed to the terminal for the person running the demo, never to the log. A
     // closed stdout (piped into `head`, say) must not stop the server.
     let banner = format!(
         "\nOnTrackio demo is running.\n  Sign in at:      {origin}/login\n  Super-admin:     {DEMO_ADMIN}\n  \
-         Password:        {}\n  Data directory:  ./{DATA_DIR}/ (delete it to start over)\nPress Ctrl-C to stop.\n",
-        secrecy::ExposeSecret::expose_secret(&password)
+         Password:        {}\n  Data directory:  ./{DATA_DIR}/ (delete it to start over)\n\n\
+         Continue with Microsoft signs in through the built-in Entra emulator at {}\n\
+         (accounts to try: {}, {}, {}, {}, {}, {}).\nPress Ctrl-C to stop.\n",
+        secrecy::ExposeSecret::expose_secret(&password),
+        emulator.authority(),
+        ms::ADELE_UPN,
+        ms::ALEX_UPN,
+        ms::NOMAIL_UPN,
+        ms::SAM_UPN,
+        ms::PAT_UPN,
+        ms::MALLORY_UPN,
     );
     {
         use std::io::Write;
@@ -90,4 +114,70 @@ async fn seed(db: &Db, data: &Path) -> anyhow::Result<SecretString> {
         .await?;
     }
     Ok(password)
+}
+
+/// Configures acme's Microsoft Entra ID card against the emulator's demo app, once: an
+/// admin's later changes on the card are kept. Also invites the people whose stories the
+/// README tells (a returning admin, an external collaborator from another directory).
+async fn seed_microsoft(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let ws = store::workspaces::find_by_slug(db.pool(), DEMO_SLUG)
+        .await?
+        .context("the demo workspace exists")?;
+    let stored = store::microsoft_settings::get(db.pool(), &ws.id).await?;
+    if stored.is_some_and(|s| s.card_saved()) {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    let fields = store::microsoft_settings::CardFields {
+        enabled: true,
+        tenant_id: Some("common"),
+        client_id: Some(ms::DEMO_CLIENT_ID),
+        redirect_uri: None,
+        secret_expires_on: None,
+        saved_by: "ontrackio demo",
+    };
+    store::microsoft_settings::save_card(&mut *tx, &ws.id, &fields).await?;
+    let sealed = settings::seal_secret(
+        &config.keys,
+        &ws.id,
+        &SecretString::from(ms::DEMO_CLIENT_SECRET),
+    );
+    store::microsoft_settings::set_secret(
+        &mut *tx,
+        &ws.id,
+        &sealed,
+        config.keys.sealing_key_id(),
+        "ontrackio demo",
+    )
+    .await?;
+    store::workspaces::set_allowed_domains(
+        &mut *tx,
+        &ws.id,
+        &[EmailDomain::parse(ms::ACME_DOMAIN)?],
+    )
+    .await?;
+    for (email, role, external) in [
+        (ms::ALEX_UPN, Role::Admin, false),
+        (ms::PAT_UPN, Role::Employee, true),
+    ] {
+        let email = EmailAddress::parse(email)?;
+        if store::users::find_by_email(&mut *tx, &ws.id, &email)
+            .await?
+            .is_none()
+        {
+            let new = store::users::NewUser {
+                email: &email,
+                first_name: "",
+                last_name: "",
+                role,
+                external,
+                status: UserStatus::Invited,
+                email_verified: false,
+                password_hash: None,
+            };
+            store::users::insert(&mut *tx, &ws.id, new).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -12,6 +12,10 @@ mod admin_users;
 mod audit_log;
 #[path = "web/hosts.rs"]
 mod hosts;
+#[path = "web/microsoft_card.rs"]
+mod microsoft_card;
+#[path = "web/microsoft_sign_in.rs"]
+mod microsoft_sign_in;
 #[path = "web/password_sign_in.rs"]
 mod password_sign_in;
 #[path = "web/profile.rs"]

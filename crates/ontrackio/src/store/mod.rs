@@ -4,9 +4,11 @@
 
 pub mod audit;
 pub mod avatars;
+pub mod microsoft_settings;
 pub mod sessions;
 pub mod setup_tokens;
 pub mod throttle;
+pub mod user_identities;
 pub mod users;
 pub mod workspaces;
 
@@ -37,16 +39,30 @@ pub struct Db {
 }
 
 /// Migrations are compiled into the binary: one folder per backend, identical versions.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "microsoft settings",
+        include_str!("../../migrations/sqlite/0002_microsoft_settings.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "microsoft settings",
+        include_str!("../../migrations/postgres/0002_microsoft_settings.sql"),
+    ),
+];
 
 impl Db {
     pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {

@@ -51,17 +51,7 @@ pub async fn find_with_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     workspace: &WorkspaceId,
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    let cols = users::COLUMNS
-        .split(", ")
-        .map(|c| {
-            if c.starts_with('(') {
-                c.replace("password_hash", "u.password_hash")
-            } else {
-                format!("u.{c}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let cols = users::columns_of("u");
     let sql = format!(
         "SELECT s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
          s.expires_at AS s_expires_at, {cols} FROM sessions s JOIN users u ON u.id = s.user_id \

@@ -38,6 +38,21 @@ pub const COLUMNS: &str = "id, workspace_id, email, first_name, last_name, role,
      email_verified, (password_hash IS NOT NULL) AS has_password, avatar_version, last_login_at, \
      last_login_ip, created_at";
 
+/// `COLUMNS` qualified with a table alias, for joins.
+pub fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| {
+            if c.starts_with('(') {
+                c.replace("password_hash", &format!("{alias}.password_hash"))
+            } else {
+                format!("{alias}.{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn decode_err(what: &str, e: String) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what}: {e}").into())
 }
@@ -321,4 +336,34 @@ pub async fn counts_by_role_and_status<'c, E: Executor<'c, Database = sqlx::Any>
             ))
         })
         .collect()
+}
+
+/// The directory changed the person's address; lookups follow it.
+pub async fn set_email<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+    email: &EmailAddress,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET email = $1, email_normalized = $2, updated_at = $3 WHERE id = $4")
+        .bind(email.as_str())
+        .bind(email.normalized())
+        .bind(now())
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}
+
+pub async fn mark_email_verified<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET email_verified = 1, updated_at = $1 WHERE id = $2 AND email_verified = 0",
+    )
+    .bind(now())
+    .bind(id.as_str())
+    .execute(db)
+    .await
+    .map(|_| ())
 }

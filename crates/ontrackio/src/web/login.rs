@@ -17,7 +17,7 @@ use super::{AppError, AppState, csrf};
 use crate::audit::{self, Actor, actions};
 use crate::auth::{password, session, throttle};
 use crate::domain::{EmailAddress, ReturnTo, Role, UserStatus};
-use crate::store::{self, users::User};
+use crate::store::{self, users::User, workspaces::Workspace};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -28,6 +28,43 @@ struct LoginPage {
     notice: Option<&'static str>,
     error: Option<String>,
     email_error: Option<String>,
+    microsoft_button: bool,
+    microsoft_href: String,
+}
+
+impl LoginPage {
+    async fn new(
+        state: &AppState,
+        ws: &Workspace,
+        csrf: String,
+        return_to: Option<&ReturnTo>,
+    ) -> Result<Self, AppError> {
+        let microsoft_button = state
+            .microsoft
+            .settings
+            .effective(state, ws)
+            .await?
+            .button_visible();
+        let microsoft_href = match return_to {
+            Some(r) => format!(
+                "/auth/microsoft?{}",
+                serde_urlencoded::to_string([("return_to", r.as_str())]).unwrap_or_default()
+            ),
+            None => "/auth/microsoft".to_string(),
+        };
+        Ok(Self {
+            chrome: Chrome::anonymous(ws, csrf),
+            email: String::new(),
+            return_to: return_to
+                .map(|r| r.as_str().to_string())
+                .unwrap_or_default(),
+            notice: None,
+            error: None,
+            email_error: None,
+            microsoft_button,
+            microsoft_href,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -65,16 +102,8 @@ pub async fn page(
         return Ok(Redirect::to(&landing(&cu.user, return_to.as_ref())).into_response());
     }
     let (token, seed) = csrf::token_for_page(&state, None, &jar);
-    let page = LoginPage {
-        chrome: Chrome::anonymous(&ws, token),
-        email: String::new(),
-        return_to: return_to
-            .map(|r| r.as_str().to_string())
-            .unwrap_or_default(),
-        notice: notice_text(q.notice.as_deref()),
-        error: None,
-        email_error: None,
-    };
+    let mut page = LoginPage::new(&state, &ws, token, return_to.as_ref()).await?;
+    page.notice = notice_text(q.notice.as_deref());
     let jar = match seed {
         Some(c) => jar.add(c),
         None => jar,
@@ -101,20 +130,17 @@ pub async fn submit(
 ) -> Result<Response, AppError> {
     let return_to = ReturnTo::parse(&form.return_to);
     let (token, _) = csrf::token_for_page(&state, None, &jar);
+    // The form again, with what was typed and the message by its field.
+    let mut base = LoginPage::new(&state, &ws, token, return_to.as_ref()).await?;
+    base.email = form.email.chars().take(254).collect();
     let rerender = |status: StatusCode,
                     error: Option<String>,
                     email_error: Option<String>|
      -> Result<Response, AppError> {
         let page = LoginPage {
-            chrome: Chrome::anonymous(&ws, token.clone()),
-            email: form.email.chars().take(254).collect(),
-            return_to: return_to
-                .as_ref()
-                .map(|r| r.as_str().to_string())
-                .unwrap_or_default(),
-            notice: None,
             error,
             email_error,
+            ..base
         };
         Ok((status, Html(page.render()?)).into_response())
     };

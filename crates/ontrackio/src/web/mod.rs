@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod host;
 mod login;
+mod microsoft;
 mod my;
 mod root;
 mod security_headers;
@@ -120,11 +121,21 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings/integrations",
             get(admin::settings::integrations),
         )
+        .route(
+            admin::microsoft_card::PATH,
+            get(admin::microsoft_card::page).post(admin::microsoft_card::save),
+        )
+        .route(
+            "/admin/settings/integrations/microsoft/test",
+            post(admin::microsoft_card::test_connection),
+        )
         .route_layer(from_fn(session::require_super_admin));
     let workspace = Router::new()
         .route("/", get(root::index))
         .route("/login", get(login::page).post(login::submit))
         .route("/setup", get(setup::page).post(setup::submit))
+        .route("/auth/microsoft", get(microsoft::start))
+        .route("/auth/microsoft/callback", get(microsoft::callback))
         .merge(signed_in)
         .merge(admin)
         .merge(super_admin)
@@ -192,6 +203,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(session::sweep_expired(self.state.clone()));
+        let settings_listener = tokio::spawn(crate::auth::microsoft::settings::follow_changes(
+            self.state.clone(),
+        ));
         axum::serve(
             self.listener,
             self.router
@@ -201,6 +215,7 @@ impl Application {
         .await
         .context("the HTTP server failed")?;
         sweeper.abort();
+        settings_listener.abort();
         db.close().await;
         Ok(())
     }

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
     pub config: Config,
+    /// The Entra emulator this app's Microsoft sign-in talks to.
+    pub emu: entra_emulator::EmulatorHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -71,15 +73,34 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
 }
 
 /// Starts the app on a free port with a fresh database and workspace `acme` whose
-/// super-admin is admin@acme.test.
+/// super-admin is admin@acme.test, and an Entra emulator serving the demo directory.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As `spawn_app`, with the configuration adjusted first (e.g. `AZURE_*` values).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (url, db) = fresh_db(&dir).await;
     // The base URL names the port, so reserve one first; the app binds it right away.
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = probe.local_addr().unwrap().port();
     drop(probe);
-    let config = test_config(url, port);
+    let redirects: Vec<String> = SLUGS
+        .iter()
+        .map(|s| format!("http://{s}.localhost:{port}/auth/microsoft/callback"))
+        .collect();
+    let directory =
+        entra_emulator::Directory::demo_with_redirect_uris(&redirects).expect("demo directory");
+    let emu = entra_emulator::Emulator::builder()
+        .directory(directory)
+        .start()
+        .await
+        .expect("start the emulator");
+    let mut config = test_config(url, port);
+    config.microsoft_authority = OutboundBase::parse(&emu.authority()).unwrap();
+    config.microsoft_graph = OutboundBase::parse(&emu.graph_base()).unwrap();
+    adjust(&mut config);
     let app = Application::build_with_db(config.clone(), db.clone())
         .await
         .expect("build app");
@@ -89,6 +110,7 @@ pub async fn spawn_app() -> TestApp {
         addr,
         db,
         config,
+        emu,
         _dir: dir,
     };
     t.create_workspace("acme", "Acme Corporation", "admin@acme.test")
@@ -309,4 +331,141 @@ pub fn session_cookie_value(h: &HeaderMap) -> Option<String> {
                 .unwrap()
                 .to_string()
         })
+}
+
+// ---- Microsoft sign-in -------------------------------------------------------------
+
+pub mod ms {
+    pub use entra_emulator::demo::*;
+}
+
+/// `AZURE_*` settings for the emulator's multi-tenant demo app.
+pub fn azure_env(tenant: &str, allowed: &str) -> ontrackio::config::AzureEnv {
+    ontrackio::config::AzureEnv {
+        client_id: Some(ms::DEMO_CLIENT_ID.into()),
+        client_secret: Some(SecretString::from(ms::DEMO_CLIENT_SECRET)),
+        tenant_id: Some(tenant.into()),
+        redirect_uri: None,
+        allowed_domains: (!allowed.is_empty()).then(|| allowed.to_string()),
+    }
+}
+
+/// A test app whose Microsoft sign-in is configured by `AZURE_*` variables alone.
+pub async fn spawn_app_with_microsoft(tenant: &str, allowed: &str) -> TestApp {
+    let env = azure_env(tenant, allowed);
+    spawn_app_with(move |c| c.azure = env).await
+}
+
+/// What the emulator's authorize endpoint did with the browser.
+pub enum Authorize {
+    /// Redirected back to the app (the callback URL).
+    Redirect(String),
+    /// Showed a page (an error page, for instance) with this HTML.
+    Page(String),
+}
+
+impl TestApp {
+    /// `/login` → Continue with Microsoft → the account picker → pick `upn`. Returns what
+    /// the emulator did after the pick.
+    pub async fn microsoft_authorize(&self, browser: &Client, slug: &str, upn: &str) -> Authorize {
+        let start = browser
+            .get(self.url(slug, "/auth/microsoft"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            start.status(),
+            StatusCode::FOUND,
+            "start: {}",
+            start.text().await.unwrap()
+        );
+        let authorize_url = location(&start);
+        assert!(
+            authorize_url.starts_with(&self.emu.authority()),
+            "{authorize_url}"
+        );
+        // The emulator is another site: its own cookie-less client, as a browser would be there.
+        let idp = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let picker = idp.get(&authorize_url).send().await.unwrap();
+        if picker.status().is_redirection() {
+            return Authorize::Redirect(location(&picker));
+        }
+        let html = picker.text().await.unwrap();
+        let Some(request) = entra_emulator::picker_request_id(&html) else {
+            return Authorize::Page(html);
+        };
+        let url = url::Url::parse(&authorize_url).unwrap();
+        let select = format!(
+            "{}/authorize/select",
+            url.as_str()
+                .split('?')
+                .next()
+                .unwrap()
+                .trim_end_matches("/authorize")
+        );
+        let picked = idp
+            .post(select)
+            .form(&[("request", request.as_str()), ("login_hint", upn)])
+            .send()
+            .await
+            .unwrap();
+        if picked.status().is_redirection() {
+            Authorize::Redirect(location(&picked))
+        } else {
+            Authorize::Page(picked.text().await.unwrap())
+        }
+    }
+
+    /// The whole Microsoft sign-in; returns the app's answer to the callback.
+    pub async fn microsoft_sign_in(&self, browser: &Client, slug: &str, upn: &str) -> Response {
+        match self.microsoft_authorize(browser, slug, upn).await {
+            Authorize::Redirect(callback) => {
+                assert!(
+                    callback.starts_with(&self.url(slug, "/auth/microsoft/callback")),
+                    "{callback}"
+                );
+                browser.get(callback).send().await.unwrap()
+            }
+            Authorize::Page(html) => {
+                panic!("the emulator showed a page instead of redirecting: {html}")
+            }
+        }
+    }
+
+    pub async fn invite(
+        &self,
+        slug: &str,
+        email: &str,
+        role: Role,
+        external: bool,
+    ) -> ontrackio::domain::UserId {
+        let ws = self.workspace(slug).await;
+        store::users::insert(
+            self.db.pool(),
+            &ws.id,
+            store::users::NewUser {
+                email: &EmailAddress::parse(email).unwrap(),
+                first_name: "",
+                last_name: "",
+                role,
+                external,
+                status: UserStatus::Invited,
+                email_verified: false,
+                password_hash: None,
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn set_allowed_domains(&self, slug: &str, domains: &str) {
+        let ws = self.workspace(slug).await;
+        let list = ontrackio::domain::EmailDomain::parse_list(domains).unwrap();
+        store::workspaces::set_allowed_domains(self.db.pool(), &ws.id, &list)
+            .await
+            .unwrap();
+    }
 }

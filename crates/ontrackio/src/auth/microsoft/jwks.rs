@@ -28,7 +28,8 @@ pub struct SigningKey {
 struct Entry {
     keys: Vec<Arc<SigningKey>>,
     fetched_at: Option<Instant>,
-    last_attempt: Option<Instant>,
+    /// The last refetch forced by an unknown `kid` (the rate-limited kind).
+    last_forced: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -112,7 +113,7 @@ impl JwksCache {
         uri: &str,
         kid: Option<&str>,
     ) -> Result<Arc<SigningKey>, KeyError> {
-        let must_fetch = {
+        {
             let mut entries = self.entries.lock();
             let e = entries.entry(uri.to_string()).or_default();
             let fresh = e.fetched_at.is_some_and(|t| t.elapsed() < TTL);
@@ -121,20 +122,15 @@ impl JwksCache {
                 (true, Err(KeyError::AmbiguousKey)) => return Err(KeyError::AmbiguousKey),
                 (true, Err(_)) => {
                     // Unknown kid on fresh keys: maybe a rotation. Refetch, rate-limited.
-                    let allowed = e.last_attempt.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+                    let allowed = e.last_forced.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
                     if !allowed {
                         return Err(KeyError::UnknownKid);
                     }
-                    e.last_attempt = Some(Instant::now());
-                    true
+                    e.last_forced = Some(Instant::now());
                 }
-                (false, _) => {
-                    e.last_attempt = Some(Instant::now());
-                    true
-                }
+                (false, _) => {}
             }
-        };
-        debug_assert!(must_fetch);
+        }
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match client.fetch_jwks(uri).await.and_then(|b| parse(&b)) {

@@ -225,7 +225,14 @@ mod tests {
 
     #[test]
     fn the_email_comes_from_mail_then_upn_then_preferred_username() {
-        let cases: &[(Option<&str>, Option<&str>, Option<&str>, Option<&str>)] = &[
+        // (Graph mail, Graph UPN, token preferred_username, expected email)
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             (
                 Some("adele@acme.test"),
                 Some("adele@acme.test"),

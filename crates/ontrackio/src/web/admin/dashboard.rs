@@ -32,6 +32,27 @@ struct DashboardPage {
     total_users: i64,
     sign_ins_7d: i64,
     events: Vec<EventRow>,
+    microsoft: MicrosoftPanel,
+}
+
+/// Microsoft sign-in at a glance: what needs an admin's attention.
+pub struct MicrosoftPanel {
+    pub set_up: bool,
+    pub viewer_is_super: bool,
+    pub expiry_warning: Option<String>,
+    pub failing: Option<String>,
+}
+
+async fn microsoft_panel(state: &AppState, cu: &CurrentUser) -> Result<MicrosoftPanel, AppError> {
+    let ws = &cu.workspace;
+    let effective = state.microsoft.settings.effective(state, ws).await?;
+    let row = store::microsoft_settings::get(state.db.pool(), &ws.id).await?;
+    Ok(MicrosoftPanel {
+        set_up: effective.button_visible(),
+        viewer_is_super: cu.user.role == Role::SuperAdmin,
+        expiry_warning: super::microsoft_card::expiry_warning(row.as_ref()),
+        failing: super::microsoft_card::failing_since(row.as_ref()),
+    })
 }
 
 /// Sign-in actions counted as "sign-ins" on the dashboard.
@@ -85,6 +106,7 @@ pub async fn page(
         target: e.target,
     })
     .collect();
+    let microsoft = microsoft_panel(&state, &cu).await?;
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = DashboardPage {
         chrome: Chrome::for_user(&cu, "admin-dashboard", token),
@@ -92,6 +114,7 @@ pub async fn page(
         total_users,
         sign_ins_7d,
         events,
+        microsoft,
     };
     Ok(Html(page.render()?).into_response())
 }

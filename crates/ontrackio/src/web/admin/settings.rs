@@ -15,6 +15,8 @@ pub async fn index() -> Redirect {
 #[template(path = "admin_integrations.html")]
 struct IntegrationsPage {
     chrome: Chrome,
+    microsoft_status: &'static str,
+    microsoft_status_label: &'static str,
 }
 
 /// Admin → Settings → Integrations: the list of sign-in provider cards.
@@ -23,9 +25,17 @@ pub async fn integrations(
     cu: CurrentUser,
     jar: CookieJar,
 ) -> Result<Response, AppError> {
+    let effective = state
+        .microsoft
+        .settings
+        .effective(&state, &cu.workspace)
+        .await?;
+    let (microsoft_status, microsoft_status_label) = super::microsoft_card::status(&effective);
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {
         chrome: Chrome::for_user(&cu, "admin-settings", token),
+        microsoft_status,
+        microsoft_status_label,
     };
     Ok(Html(page.render()?).into_response())
 }

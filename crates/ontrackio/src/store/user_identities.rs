@@ -1,0 +1,58 @@
+//! External identities: (provider, issuer tenant, object id) → user. The durable key.
+
+use sqlx::Executor;
+
+use crate::domain::{UserId, WorkspaceId};
+
+use super::now;
+use super::users::{self, User};
+
+/// The user linked to this identity in this workspace.
+pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    provider: &str,
+    tenant_id: &str,
+    object_id: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let cols = users::columns_of("u");
+    let sql = format!(
+        "SELECT {cols} FROM user_identities i JOIN users u ON u.id = i.user_id \
+         WHERE i.workspace_id = $1 AND i.provider = $2 AND i.tenant_id = $3 AND i.object_id = $4"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(workspace.as_str())
+        .bind(provider)
+        .bind(tenant_id)
+        .bind(object_id)
+        .fetch_optional(db)
+        .await?
+        .map(|r| users::from_row(&r))
+        .transpose()
+}
+
+pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    user: &UserId,
+    provider: &str,
+    tenant_id: &str,
+    object_id: &str,
+) -> Result<(), sqlx::Error> {
+    let t = now();
+    sqlx::query(
+        "INSERT INTO user_identities (id, workspace_id, user_id, provider, tenant_id, object_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(workspace.as_str())
+    .bind(user.as_str())
+    .bind(provider)
+    .bind(tenant_id)
+    .bind(object_id)
+    .bind(t)
+    .bind(t)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
