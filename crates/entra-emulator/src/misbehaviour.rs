@@ -48,6 +48,34 @@ pub enum Misbehaviour {
     OversizedBody(Endpoint),
     /// The discovery document's `issuer` names another tenant.
     DiscoveryIssuerMismatch,
+    /// `tid` and `iss` both name another tenant of the directory (consistently).
+    ForeignTenant,
+    /// Leave this claim out of the ID token (`sub`, `aud`, `iat`…).
+    RemoveClaim(&'static str),
+    /// Send this ID-token claim as a number instead of a string.
+    ClaimAsNumber(&'static str),
+    /// Add this JOSE header parameter (`jku`, `x5u`, `jwk`, `crit`) to the ID token.
+    HeaderParam(&'static str),
+    /// No `kid` in the ID token's header.
+    OmitKid,
+    /// `nbf` an hour in the future, `iat` now.
+    NotBeforeInFuture,
+    /// An `id_token` that is not a JWT at all.
+    MalformedIdToken,
+    /// A correctly signed ID token padded to about 1 MB.
+    HugeIdToken,
+    /// The token response has no `id_token`.
+    OmitIdToken,
+    /// `token_type` is `mac`, not `Bearer`.
+    WrongTokenType,
+    /// Redeem codes without checking the PKCE verifier (as a careless server would).
+    SkipPkceCheck,
+    /// Answer with the ID token of the previous redemption instead of a fresh one.
+    ReplayPreviousIdToken,
+    /// The token endpoint answers `307` to this loopback port instead of a token.
+    RedirectTokenTo(u16),
+    /// The endpoint sends its body a byte at a time, slowly, for a minute.
+    DripBody(Endpoint),
 }
 
 /// Switch state shared by all handlers.
@@ -91,6 +119,25 @@ impl Switches {
     }
 
     /// Whether `misbehaviour` applies to a request made by `client` (or by nobody known).
+    /// Every switch on for this app (and globally).
+    pub fn active_for(&self, client: Option<Uuid>) -> Vec<Misbehaviour> {
+        let app = client
+            .and_then(|c| self.per_app.get(&c))
+            .into_iter()
+            .flatten();
+        self.global.iter().chain(app).copied().collect()
+    }
+
+    pub fn redirect_token_port(&self, client: Uuid) -> Option<u16> {
+        self.global
+            .iter()
+            .chain(self.per_app.get(&client).into_iter().flatten())
+            .find_map(|m| match m {
+                Misbehaviour::RedirectTokenTo(port) => Some(*port),
+                _ => None,
+            })
+    }
+
     pub fn is_on(&self, client: Option<Uuid>, misbehaviour: Misbehaviour) -> bool {
         self.global.contains(&misbehaviour)
             || client

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub sessions: Mutex<HashMap<String, Uuid>>,
     pub access_tokens: Mutex<HashMap<String, AccessGrant>>,
     pub refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
+    /// The ID token of the last redemption, for `ReplayPreviousIdToken`.
+    pub last_id_token: Mutex<Option<String>>,
 }
 
 /// An authorize request waiting on the account picker.
@@ -231,6 +233,7 @@ impl Shared {
             sessions: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
+            last_id_token: Mutex::new(None),
         }
     }
 
@@ -255,6 +258,11 @@ impl Shared {
 
     pub fn is_on(&self, client: Option<Uuid>, misbehaviour: Misbehaviour) -> bool {
         self.switches.lock().is_on(client, misbehaviour)
+    }
+
+    /// The port of `RedirectTokenTo`, when that switch is on for this app.
+    pub fn redirect_token_port(&self, client: Uuid) -> Option<u16> {
+        self.switches.lock().redirect_token_port(client)
     }
 
     pub fn trace(&self, headers: &HeaderMap) -> Trace {

@@ -216,6 +216,12 @@ pub(crate) fn id_token(shared: &Shared, input: &UserTokenInput) -> Option<String
         let other = directory.tenants.iter().map(|t| t.id).find(|id| *id != tid);
         claims.iss = shared.issuer(other.unwrap_or_else(Uuid::new_v4));
     }
+    if on(Misbehaviour::ForeignTenant) {
+        let other = directory.tenants.iter().map(|t| t.id).find(|id| *id != tid);
+        let other = other.unwrap_or_else(Uuid::new_v4);
+        claims.iss = shared.issuer(other);
+        claims.tid = Some(other.to_string());
+    }
     if on(Misbehaviour::WrongAudience) {
         claims.aud = Uuid::new_v4().to_string();
     }
@@ -242,6 +248,9 @@ pub(crate) fn id_token(shared: &Shared, input: &UserTokenInput) -> Option<String
         claims.tid = None;
     }
 
+    if on(Misbehaviour::MalformedIdToken) {
+        return Some("this-is.not-a.jwt!".to_owned());
+    }
     let key = if on(Misbehaviour::SignWithUnpublishedKey) {
         shared.keys.lock().rogue()
     } else {
@@ -267,12 +276,44 @@ pub(crate) fn id_token(shared: &Shared, input: &UserTokenInput) -> Option<String
         };
         return hs256_with_public_key(&header, &claims, &key);
     }
-    let header = Header {
+    // The remaining switches edit the token as JSON, then sign it properly.
+    let mut header = serde_json::to_value(Header {
         typ: "JWT",
         alg: "RS256",
         kid: Some(&key.kid),
-    };
-    sign(&header, &claims, &key, Algorithm::RS256)
+    })
+    .ok()?;
+    let mut body = serde_json::to_value(&claims).ok()?;
+    let switches = shared.switches.lock().active_for(client);
+    for m in switches {
+        match m {
+            Misbehaviour::RemoveClaim(name) => {
+                body.as_object_mut()?.remove(name);
+            }
+            Misbehaviour::ClaimAsNumber(name) => {
+                body[name] = serde_json::json!(12345);
+            }
+            Misbehaviour::HeaderParam(name) => {
+                let value = match name {
+                    "crit" => serde_json::json!(["exp"]),
+                    "jwk" => serde_json::json!({"kty": "oct", "k": "c2VjcmV0"}),
+                    _ => serde_json::json!(format!("{}/evil-keys", shared.base_url)),
+                };
+                header[name] = value;
+            }
+            Misbehaviour::OmitKid => {
+                header.as_object_mut()?.remove("kid");
+            }
+            Misbehaviour::NotBeforeInFuture => {
+                body["nbf"] = serde_json::json!(now + ID_TOKEN_LIFETIME_SECS);
+            }
+            Misbehaviour::HugeIdToken => {
+                body["padding"] = serde_json::json!("x".repeat(1024 * 1024));
+            }
+            _ => {}
+        }
+    }
+    sign(&header, &body, &key, Algorithm::RS256)
 }
 
 /// A Graph access token. It is a real JWT in Graph's v1 shape, but clients must treat it as

@@ -186,6 +186,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub azure: AzureEnv,
     pub log_format: LogFormat,
+    /// How long one call to Microsoft may take before the sign-in gives up.
+    pub microsoft_timeout: std::time::Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./ontrackio-data/ontrackio.db";
@@ -274,6 +276,7 @@ impl Config {
             trusted_proxies,
             azure,
             log_format,
+            microsoft_timeout: std::time::Duration::from_secs(10),
         })
     }
 

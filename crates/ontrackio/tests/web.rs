@@ -20,5 +20,7 @@ mod microsoft_sign_in;
 mod password_sign_in;
 #[path = "web/profile.rs"]
 mod profile;
+#[path = "web/security.rs"]
+mod security;
 #[path = "web/store.rs"]
 mod store;

@@ -64,6 +64,9 @@ pub(crate) async fn openid_configuration(
     if state.is_on(None, Misbehaviour::OversizedBody(Endpoint::Discovery)) {
         return oversized_body();
     }
+    if state.is_on(None, Misbehaviour::DripBody(Endpoint::Discovery)) {
+        return super::dripping_body();
+    }
     let authority = Authority::resolve(&state.directory.read(), &tenant);
     let Some(authority) = authority else {
         return invalid_tenant(&state.base_url, &tenant, &state.trace(&headers));
@@ -161,6 +164,9 @@ pub(crate) async fn keys(
     state.delay(Endpoint::Jwks).await;
     if state.is_on(None, Misbehaviour::OversizedBody(Endpoint::Jwks)) {
         return oversized_body();
+    }
+    if state.is_on(None, Misbehaviour::DripBody(Endpoint::Jwks)) {
+        return super::dripping_body();
     }
     if Authority::resolve(&state.directory.read(), &tenant).is_none() {
         return invalid_tenant(&state.base_url, &tenant, &state.trace(&headers));

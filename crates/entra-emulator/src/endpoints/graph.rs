@@ -151,6 +151,9 @@ fn authorize(
     if state.is_on(client, Misbehaviour::OversizedBody(Endpoint::Graph)) {
         return Err(Box::new(oversized_body()));
     }
+    if state.is_on(client, Misbehaviour::DripBody(Endpoint::Graph)) {
+        return Err(Box::new(super::dripping_body()));
+    }
     if state.is_on(client, Misbehaviour::GraphServerError) {
         return Err(Box::new(ids.error(
             state,

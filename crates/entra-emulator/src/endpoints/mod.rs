@@ -58,6 +58,22 @@ async fn error_code(RawQuery(query): RawQuery) -> Response {
 }
 
 /// 50 MB of valid-looking JSON, streamed without a length, to test a client's size cap.
+/// A body that trickles out one byte every 200 ms for a minute: a server that hangs
+/// half-way through an answer.
+pub(crate) fn dripping_body() -> Response {
+    use futures_util::StreamExt;
+    let drip = stream::iter(0..300).then(|_| async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(b" "))
+    });
+    let mut response = (StatusCode::OK, Body::from_stream(drip)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
 pub(crate) fn oversized_body() -> Response {
     const CHUNK: usize = 64 * 1024;
     const CHUNKS: usize = 50 * 1024 * 1024 / CHUNK;

@@ -122,6 +122,16 @@ pub(crate) async fn token(
     if state.is_on(client, Misbehaviour::OversizedBody(Endpoint::Token)) {
         return oversized_body();
     }
+    if state.is_on(client, Misbehaviour::DripBody(Endpoint::Token)) {
+        return super::dripping_body();
+    }
+    if let Some(port) = client.and_then(|c| state.redirect_token_port(c)) {
+        let mut r = axum::response::IntoResponse::into_response(StatusCode::TEMPORARY_REDIRECT);
+        if let Ok(v) = HeaderValue::from_str(&format!("http://127.0.0.1:{port}/token")) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
     // Secrets must not be redeemed from a browser (spec §3.1).
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         return fail(AadError::cross_origin(origin));
@@ -206,7 +216,8 @@ fn authorization_code(
                 &grant.request.redirect_uri,
             ));
         }
-        if let Some(pkce) = &grant.request.pkce {
+        let skip_pkce = state.is_on(Some(app.client_id), Misbehaviour::SkipPkceCheck);
+        if let Some(pkce) = grant.request.pkce.as_ref().filter(|_| !skip_pkce) {
             let verifier = field(pairs, "code_verifier").unwrap_or_default();
             let computed = match pkce.method {
                 PkceMethod::S256 => sha256_b64url(verifier.as_bytes()),
@@ -251,7 +262,25 @@ fn issue(
         requested_scopes: scopes,
         nonce,
     };
-    user_token_response(state, &input).ok_or_else(AadError::invalid_grant)
+    let mut response = user_token_response(state, &input).ok_or_else(AadError::invalid_grant)?;
+    let on = |m| state.is_on(Some(app.client_id), m);
+    if on(Misbehaviour::ReplayPreviousIdToken) {
+        let fresh = response.id_token.clone();
+        let mut last = state.last_id_token.lock();
+        if let Some(previous) = last.clone() {
+            response.id_token = Some(previous);
+        }
+        *last = fresh.or(last.clone());
+    } else {
+        *state.last_id_token.lock() = response.id_token.clone();
+    }
+    if on(Misbehaviour::OmitIdToken) {
+        response.id_token = None;
+    }
+    if on(Misbehaviour::WrongTokenType) {
+        response.token_type = "mac";
+    }
+    Ok(response)
 }
 
 fn refresh_token(

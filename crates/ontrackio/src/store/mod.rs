@@ -199,6 +199,26 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// The database cannot be reached or cannot take the request right now (stopped,
+/// restarting, failing over, out of connections), as opposed to a request that is wrong:
+/// the answer is "try again shortly" (503), not a bug report.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE classes 08 (connection exception), 53 (insufficient resources), 57P
+        // (server shutting down or starting), and 25006: a write reached a server that is
+        // now a read-only standby, as after a failover.
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") || c == "25006"
+        }),
+        _ => false,
+    }
+}
+
 pub fn flag(b: bool) -> i64 {
     i64::from(b)
 }

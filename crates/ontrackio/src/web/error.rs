@@ -84,7 +84,7 @@ impl IntoResponse for AppError {
             Self::TooManyRequests { retry_after_secs } => {
                 let minutes = (retry_after_secs + 59) / 60;
                 let message = format!(
-                    "There were too many unsuccessful sign-in attempts. Wait {minutes} minute{} and try again.",
+                    "There were too many sign-in attempts from here. Wait {minutes} minute{} and try again.",
                     if minutes == 1 { "" } else { "s" }
                 );
                 let mut resp = ErrorPage {
@@ -116,6 +116,21 @@ impl IntoResponse for AppError {
                 back_to_login: false,
             }
             .respond(),
+            Self::Internal(err) if database_unavailable(&err) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::warn!(reference = %reference, error = %format!("{err:#}"), "database unavailable");
+                let mut resp = ErrorPage {
+                    status: 503,
+                    title: "OnTrackio is briefly unavailable",
+                    message: "We could not reach our database, so this request was not completed. This usually passes within a minute: try again shortly.",
+                    reference: Some(&reference),
+                    back_to_login: false,
+                }
+                .respond();
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                resp
+            }
             Self::Internal(err) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
                 tracing::error!(reference = %reference, error = ?err, "request failed");
@@ -130,4 +145,12 @@ impl IntoResponse for AppError {
             }
         }
     }
+}
+
+/// A database outage (stopped, restarting, failing over) anywhere in the error's chain.
+fn database_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<sqlx::Error>()
+            .is_some_and(crate::store::is_unavailable)
+    })
 }

@@ -88,6 +88,15 @@ pub async fn start(
     jar: PrivateCookieJar,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, AppError> {
+    if let Ok(ip) = client.ip.parse::<std::net::IpAddr>()
+        && let Err(not_until) = state.microsoft.start_limiter.check_key(&ip)
+    {
+        let limiter = &state.microsoft.start_limiter;
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: wait.as_secs().max(1) as i64,
+        });
+    }
     let settings = state.microsoft.settings.effective(&state, &ws).await?;
     let Some(cfg) = settings.sign_in() else {
         return page(

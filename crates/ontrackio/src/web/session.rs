@@ -151,5 +151,7 @@ pub async fn sweep_expired(state: AppState) {
         if let Err(e) = store::sessions::delete_expired(state.db.pool(), cutoff).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");
         }
+        // Forget rate-limit entries of IPs that have gone quiet, so the map stays small.
+        state.microsoft.start_limiter.retain_recent();
     }
 }

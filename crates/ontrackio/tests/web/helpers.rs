@@ -22,6 +22,8 @@ pub struct TestApp {
     pub config: Config,
     /// The Entra emulator this app's Microsoft sign-in talks to.
     pub emu: entra_emulator::EmulatorHandle,
+    /// The running app's shared state (caches, keys), for white-box assertions.
+    pub state: ontrackio::web::AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -69,6 +71,7 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
         trusted_proxies: vec![],
         azure: AzureEnv::default(),
         log_format: LogFormat::Text,
+        microsoft_timeout: std::time::Duration::from_secs(10),
     }
 }
 
@@ -105,12 +108,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("build app");
     let addr = app.local_addr();
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     let t = TestApp {
         addr,
         db,
         config,
         emu,
+        state,
         _dir: dir,
     };
     t.create_workspace("acme", "Acme Corporation", "admin@acme.test")

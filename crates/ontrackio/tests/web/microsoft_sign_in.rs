@@ -401,7 +401,14 @@ async fn an_expired_secret_shows_the_rotate_instructions() {
     assert!(app.user("acme", ms::ADELE_UPN).await.is_none());
     // The card's health line and the dashboard tell the super-admin.
     let admin = app.signed_in("acme", "admin@acme.test").await;
-    let card = admin.get(app.url("acme", "/admin/settings/integrations/microsoft")).send().await.unwrap().text().await.unwrap();
+    let card = admin
+        .get(app.url("acme", "/admin/settings/integrations/microsoft"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(card.contains("7000222"), "health line: {card}");
 }
 

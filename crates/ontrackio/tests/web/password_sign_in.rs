@@ -180,7 +180,7 @@ async fn repeated_failures_for_one_account_are_throttled_with_retry_after() {
         r.text()
             .await
             .unwrap()
-            .contains("too many unsuccessful sign-in attempts")
+            .contains("too many sign-in attempts")
     );
     assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
 }

@@ -109,11 +109,15 @@ pub struct MicrosoftClient {
 }
 
 impl MicrosoftClient {
-    pub fn new(authority: OutboundBase, graph: OutboundBase) -> anyhow::Result<Self> {
+    pub fn new(
+        authority: OutboundBase,
+        graph: OutboundBase,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("OnTrackio/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -153,3 +153,52 @@ impl JwksCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: Option<&str>) -> Arc<SigningKey> {
+        Arc::new(SigningKey {
+            kid: kid.map(Into::into),
+            issuer: None,
+            key: DecodingKey::from_rsa_components("sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw", "AQAB").unwrap(),
+        })
+    }
+
+    #[test]
+    fn a_token_without_kid_uses_the_only_key_and_is_refused_among_several() {
+        let one = [key(Some("a"))];
+        assert!(JwksCache::pick(&one, None).is_ok());
+        let two = [key(Some("a")), key(Some("b"))];
+        assert!(matches!(
+            JwksCache::pick(&two, None),
+            Err(KeyError::AmbiguousKey)
+        ));
+        assert_eq!(
+            JwksCache::pick(&two, Some("b")).unwrap().kid.as_deref(),
+            Some("b")
+        );
+        assert!(matches!(
+            JwksCache::pick(&two, Some("c")),
+            Err(KeyError::UnknownKid)
+        ));
+    }
+
+    #[test]
+    fn only_rsa_signature_keys_are_taken_from_a_jwks() {
+        let doc = br#"{"keys":[
+            {"kty":"RSA","use":"sig","kid":"r","n":"sXch","e":"AQAB"},
+            {"kty":"RSA","use":"enc","kid":"e","n":"sXch","e":"AQAB"},
+            {"kty":"EC","kid":"ec","crv":"P-256","x":"a","y":"b"},
+            {"kty":"oct","kid":"h","k":"c2VjcmV0"}]}"#;
+        let keys = parse(doc).unwrap();
+        assert_eq!(
+            keys.iter()
+                .map(|k| k.kid.clone().unwrap())
+                .collect::<Vec<_>>(),
+            ["r"]
+        );
+        assert!(parse(b"not json").is_err());
+    }
+}

@@ -13,12 +13,19 @@ use std::sync::Arc;
 
 use crate::config::Config;
 
+/// Microsoft sign-ins one client IP may start per minute (per node).
+pub const FLOW_STARTS_PER_MINUTE: u32 = 30;
+
 /// Exactly the four scopes the guide tells admins to grant.
 pub const SCOPES: &str = "openid profile email User.Read";
 
 /// Process-wide Microsoft state: the pooled client and the caches.
 pub struct Microsoft {
     pub client: client::MicrosoftClient,
+    /// Flow starts per client IP: a start costs nothing in the database but sends the
+    /// browser to Microsoft, so a script must not use us to hammer it. Per node: with N
+    /// nodes behind a balancer a client gets at most N times this.
+    pub start_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub jwks: jwks::JwksCache,
     pub settings: settings::SettingsCache,
 }
@@ -29,8 +36,12 @@ impl Microsoft {
             client: client::MicrosoftClient::new(
                 config.microsoft_authority.clone(),
                 config.microsoft_graph.clone(),
+                config.microsoft_timeout,
             )?,
             jwks: jwks::JwksCache::default(),
+            start_limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(FLOW_STARTS_PER_MINUTE).expect("non-zero"),
+            )),
             settings: settings::SettingsCache::new(),
         }))
     }

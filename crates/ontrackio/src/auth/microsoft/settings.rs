@@ -507,6 +507,7 @@ mod tests {
             trusted_proxies: vec![],
             azure,
             log_format: LogFormat::Text,
+            microsoft_timeout: std::time::Duration::from_secs(10),
         }
     }
 
