@@ -143,34 +143,6 @@ pub async fn start(
     Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
 }
 
-/// The callback's parameters, each at most once (two `code`s or `state`s is a crafted URL).
-#[derive(Default)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-fn parse_callback(raw: Option<&str>) -> Option<CallbackParams> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).ok()?;
-    let mut p = CallbackParams::default();
-    for (k, v) in pairs {
-        let slot = match k.as_str() {
-            "code" => &mut p.code,
-            "state" => &mut p.state,
-            "error" => &mut p.error,
-            "error_description" => &mut p.error_description,
-            _ => continue,
-        };
-        if slot.is_some() || v.len() > 8192 {
-            return None;
-        }
-        *slot = Some(v);
-    }
-    Some(p)
-}
-
 pub async fn callback(
     State(state): State<AppState>,
     CurrentWorkspace(ws): CurrentWorkspace,
@@ -183,7 +155,7 @@ pub async fn callback(
     let flow_cookie = jar
         .get(flow::cookie_name(https))
         .and_then(|c| FlowState::from_cookie_value(c.value()));
-    let Some(params) = parse_callback(raw.as_deref()) else {
+    let Some(params) = flow::CallbackParams::parse(raw.as_deref()) else {
         audit_refusal(
             &state,
             &ws,

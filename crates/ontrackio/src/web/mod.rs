@@ -34,6 +34,7 @@ use crate::store::Db;
 
 pub use chrome::{fmt_opt_time, fmt_time};
 pub use error::AppError;
+pub use host::slug_of;
 pub use session::CurrentUser;
 
 /// Shared by every request; cheap to clone.

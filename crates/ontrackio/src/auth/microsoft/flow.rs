@@ -115,3 +115,54 @@ mod tests {
         assert_eq!(FlowState::from_cookie_value(c.value()), Some(f));
     }
 }
+
+/// The callback's parameters, each at most once (two `code`s or `state`s is a crafted URL,
+/// not Microsoft's).
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+impl CallbackParams {
+    /// `None` for a query that is not `application/x-www-form-urlencoded`, repeats a
+    /// parameter, or carries an oversized value.
+    pub fn parse(raw: Option<&str>) -> Option<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).ok()?;
+        let mut p = Self::default();
+        for (k, v) in pairs {
+            let slot = match k.as_str() {
+                "code" => &mut p.code,
+                "state" => &mut p.state,
+                "error" => &mut p.error,
+                "error_description" => &mut p.error_description,
+                _ => continue,
+            };
+            if slot.is_some() || v.len() > 8192 {
+                return None;
+            }
+            *slot = Some(v);
+        }
+        Some(p)
+    }
+}
+
+#[cfg(test)]
+mod callback_tests {
+    use super::*;
+
+    #[test]
+    fn callback_parameters_are_taken_once_each() {
+        let p = CallbackParams::parse(Some("code=abc&state=xyz&session_state=s")).unwrap();
+        assert_eq!(
+            (p.code.as_deref(), p.state.as_deref()),
+            (Some("abc"), Some("xyz"))
+        );
+        assert!(CallbackParams::parse(Some("code=a&code=b&state=x")).is_none());
+        assert!(CallbackParams::parse(Some("code=a&state=x&state=y")).is_none());
+        assert!(CallbackParams::parse(Some(&format!("code={}", "a".repeat(9000)))).is_none());
+        assert_eq!(CallbackParams::parse(None), Some(CallbackParams::default()));
+    }
+}
