@@ -1,4 +1,5 @@
-//! `ontrackio entra-emulator [--listen ADDR] [--config FILE]`: serve a directory until Ctrl-C.
+//! `ontrackio entra-emulator [--listen ADDR] [--config FILE] [--auto-select]`: serve a
+//! directory until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,8 +9,16 @@ use crate::directory::Directory;
 use crate::server::Emulator;
 
 /// Serves the directory in `config` (or the demo directory) on `listen` until Ctrl-C, printing
-/// the URLs and accounts a tester needs.
-pub async fn run_cli(listen: SocketAddr, config: Option<PathBuf>) -> anyhow::Result<()> {
+/// the URLs and accounts a tester needs. `auto_select` is [`EmulatorBuilder::auto_select`]:
+/// an authorize request whose `login_hint` names an account skips the picker, so scripted
+/// clients (the benchmark) sign in without a page to fill.
+///
+/// [`EmulatorBuilder::auto_select`]: crate::EmulatorBuilder::auto_select
+pub async fn run_cli(
+    listen: SocketAddr,
+    config: Option<PathBuf>,
+    auto_select: bool,
+) -> anyhow::Result<()> {
     let directory = match &config {
         Some(path) => Directory::from_toml_file(path)?,
         None => Directory::demo(),
@@ -17,6 +26,7 @@ pub async fn run_cli(listen: SocketAddr, config: Option<PathBuf>) -> anyhow::Res
     let emulator = Emulator::builder()
         .directory(directory.clone())
         .listen(listen)
+        .auto_select(auto_select)
         .start()
         .await?;
     let authority = emulator.authority();
@@ -25,6 +35,9 @@ pub async fn run_cli(listen: SocketAddr, config: Option<PathBuf>) -> anyhow::Res
         "  authority   {authority}/{{tenant}}/v2.0   (tenant: a GUID, common or organizations)"
     );
     println!("  Graph       {}/v1.0/me", emulator.graph_base());
+    if auto_select {
+        println!("  auto-select on: a login_hint naming an account skips the picker");
+    }
     println!();
     for tenant in &directory.tenants {
         println!(

@@ -60,6 +60,10 @@ enum Command {
         /// A TOML directory (tenants, users, apps); without it the built-in demo directory.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
+        /// Skip the account picker when the authorize request's login_hint names an account
+        /// (scripted clients and load tests; a browser still sees the picker without a hint).
+        #[arg(long)]
+        auto_select: bool,
     },
 }
 
@@ -216,9 +220,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user_command(cmd).await,
-        Command::EntraEmulator { listen, config } => {
+        Command::EntraEmulator {
+            listen,
+            config,
+            auto_select,
+        } => {
             crate::telemetry::init(crate::config::LogFormat::Text);
-            entra_emulator::run_cli(listen, config).await
+            entra_emulator::run_cli(listen, config, auto_select).await
         }
     }
 }

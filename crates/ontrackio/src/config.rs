@@ -2,6 +2,7 @@
 //! A missing or malformed value stops start-up with a one-line reason naming the variable.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -188,6 +189,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long one call to Microsoft may take before the sign-in gives up.
     pub microsoft_timeout: std::time::Duration,
+    /// Microsoft sign-ins one client IP may start per minute on this node.
+    pub flow_starts_per_minute: NonZeroU32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./ontrackio-data/ontrackio.db";
@@ -261,6 +264,15 @@ impl Config {
             redirect_uri: var("AZURE_REDIRECT_URI")?,
             allowed_domains: var("AZURE_ALLOWED_DOMAINS")?,
         };
+        let flow_starts_per_minute = parsed(
+            "ONTRACKIO_FLOW_STARTS_PER_MINUTE",
+            &crate::auth::microsoft::FLOW_STARTS_PER_MINUTE.to_string(),
+            |s| {
+                s.trim()
+                    .parse::<NonZeroU32>()
+                    .with_context(|| format!("“{s}” is not a whole number of at least 1"))
+            },
+        )?;
         let log_format = match var("ONTRACKIO_LOG_FORMAT")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -277,6 +289,7 @@ impl Config {
             azure,
             log_format,
             microsoft_timeout: std::time::Duration::from_secs(10),
+            flow_starts_per_minute,
         })
     }
 

@@ -16,6 +16,8 @@ mod hosts;
 mod microsoft_card;
 #[path = "web/microsoft_sign_in.rs"]
 mod microsoft_sign_in;
+#[path = "web/multi_node.rs"]
+mod multi_node;
 #[path = "web/password_sign_in.rs"]
 mod password_sign_in;
 #[path = "web/profile.rs"]

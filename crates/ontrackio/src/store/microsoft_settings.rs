@@ -268,8 +268,23 @@ pub async fn notify_changed<'c, E: Executor<'c, Database = sqlx::Any>>(
 }
 
 /// A dedicated PostgreSQL connection listening on [`CHANGE_CHANNEL`].
+///
+/// A lost connection is reported at once (`try_recv` gives `Ok(None)`) instead of being
+/// re-established silently: until LISTEN is back in place the node must not trust its
+/// cache, so the caller drops this listener and connects a new one with its own backoff.
 pub async fn listen_for_changes(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    // The listener only uses its pool of one to connect; a short acquire timeout keeps a
+    // connection attempt to a database that is down from blocking for sqlx's default 30 s.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+    listener.ignore_pool_close_event(true);
+    listener.eager_reconnect(false);
     listener.listen(CHANGE_CHANNEL).await?;
     Ok(listener)
 }

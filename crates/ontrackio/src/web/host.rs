@@ -43,19 +43,23 @@ pub fn host_without_port(host: &str) -> Option<String> {
         .then_some(name)
 }
 
+/// A `Host` that names neither the base domain nor one of its workspaces.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ForeignHost;
+
 /// `acme` for `acme.localhost` under base domain `localhost`; `Ok(None)` for the base
 /// domain itself; `Err` for anything else.
-pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ()> {
-    let name = host_without_port(host).ok_or(())?;
+pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ForeignHost> {
+    let name = host_without_port(host).ok_or(ForeignHost)?;
     if name == base_domain {
         return Ok(None);
     }
     let label = name
         .strip_suffix(base_domain)
         .and_then(|s| s.strip_suffix('.'))
-        .ok_or(())?;
+        .ok_or(ForeignHost)?;
     if label.is_empty() || label.contains('.') {
-        return Err(());
+        return Err(ForeignHost);
     }
     Ok(Some(label.to_string()))
 }
@@ -73,7 +77,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
             Ok(None) => return AppError::NotFound.into_response(),
             Err(e) => return AppError::from(e).into_response(),
         },
-        Err(()) => return AppError::NotFound.into_response(),
+        Err(ForeignHost) => return AppError::NotFound.into_response(),
     };
     req.extensions_mut().insert(site);
     next.run(req).await
@@ -107,18 +111,18 @@ mod tests {
         assert_eq!(slug_of("ACME.localhost", base), Ok(Some("acme".into())));
         assert_eq!(slug_of("acme.localhost.:9", base), Ok(Some("acme".into())));
         assert_eq!(slug_of("localhost:8080", base), Ok(None));
-        assert_eq!(slug_of("a.b.localhost", base), Err(()));
-        assert_eq!(slug_of("evil.test", base), Err(()));
-        assert_eq!(slug_of("acmelocalhost", base), Err(()));
-        assert_eq!(slug_of("", base), Err(()));
-        assert_eq!(slug_of("[::1]:8080", base), Err(()));
-        assert_eq!(slug_of("acme.localhost:80x", base), Err(()));
-        assert_eq!(slug_of("acme.localhost/x", base), Err(()));
+        assert_eq!(slug_of("a.b.localhost", base), Err(ForeignHost));
+        assert_eq!(slug_of("evil.test", base), Err(ForeignHost));
+        assert_eq!(slug_of("acmelocalhost", base), Err(ForeignHost));
+        assert_eq!(slug_of("", base), Err(ForeignHost));
+        assert_eq!(slug_of("[::1]:8080", base), Err(ForeignHost));
+        assert_eq!(slug_of("acme.localhost:80x", base), Err(ForeignHost));
+        assert_eq!(slug_of("acme.localhost/x", base), Err(ForeignHost));
         let base = "app.ontrackio.com";
         assert_eq!(
             slug_of("acme.app.ontrackio.com", base),
             Ok(Some("acme".into()))
         );
-        assert_eq!(slug_of("acme.evil-app.ontrackio.com", base), Err(()));
+        assert_eq!(slug_of("acme.evil-app.ontrackio.com", base), Err(ForeignHost));
     }
 }

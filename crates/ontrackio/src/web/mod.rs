@@ -221,3 +221,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// The settings card's form validation, for the fuzz target.
+#[doc(hidden)]
+pub fn fuzz_settings_form(body: &[u8]) -> Option<bool> {
+    admin::microsoft_card::fuzz_form(body)
+}

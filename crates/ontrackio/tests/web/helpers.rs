@@ -72,6 +72,10 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
         azure: AzureEnv::default(),
         log_format: LogFormat::Text,
         microsoft_timeout: std::time::Duration::from_secs(10),
+        flow_starts_per_minute: std::num::NonZeroU32::new(
+            ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE,
+        )
+        .unwrap(),
     }
 }
 

@@ -1074,3 +1074,128 @@ async fn on_postgresql_a_save_on_one_node_reaches_the_cache_of_another() {
         b.get(&login_b).send().await.unwrap().text().await.unwrap()
     ));
 }
+
+/// The first-run checklist's marks, Steps 1–4 in order.
+fn checklist_marks(html: &str) -> [bool; 4] {
+    ["register", "redirect", "secret", "permissions"].map(|step| {
+        attr_of(html, &format!("checklist-{step}"), "data-done")
+            .unwrap_or_else(|| panic!("no checklist step {step}"))
+            == "true"
+    })
+}
+
+fn checklist_text(html: &str, step: &str) -> String {
+    text_of(html, &format!("checklist-{step}-mark")).unwrap_or_else(|| panic!("no mark for {step}"))
+}
+
+#[tokio::test]
+async fn the_checklist_gives_the_exact_entra_values_and_marks_steps_done_as_the_card_is_saved_tested_and_used()
+ {
+    let app = spawn_app().await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let html = page(&app, &c, CARD).await;
+    assert_eq!(
+        text_of(&html, "value-app-name").as_deref(),
+        Some("OnTrackio ITAM")
+    );
+    assert_eq!(
+        text_of(&html, "value-redirect-uri"),
+        Some(app.url("acme", "/auth/microsoft/callback"))
+    );
+    assert_eq!(
+        text_of(&html, "value-secret-description").as_deref(),
+        Some("OnTrackio ITAM client secret")
+    );
+    assert_eq!(
+        text_of(&html, "value-permissions").as_deref(),
+        Some("openid profile email User.Read")
+    );
+    for (term, value) in [
+        (
+            "Implicit grant and hybrid flows",
+            "Leave every option cleared",
+        ),
+        ("Allow public client flows", "<strong>No</strong>"),
+        ("Expires", "24 months, then rotate"),
+    ] {
+        assert!(
+            html.contains(&format!("<dt>{term}</dt><dd>{value}</dd>")),
+            "{term}"
+        );
+    }
+    let step3 = text_of(&html, "checklist-secret").unwrap();
+    assert!(step3.contains("Value, not its Secret ID"), "{step3}");
+    assert_eq!(checklist_marks(&html), [false; 4]);
+    assert_eq!(
+        text_of(&html, "checklist-progress").as_deref(),
+        Some("0 of 4 done")
+    );
+    assert!(html.contains("<details open>"), "open while steps remain");
+
+    // Saved: the app is registered (its client id exists); the secret is not verified yet.
+    save_ok(&app, &c, &pinned()).await;
+    let html = page(&app, &c, CARD).await;
+    assert_eq!(checklist_marks(&html), [true, false, false, false]);
+    assert!(checklist_text(&html, "secret").starts_with("Saved, not verified yet"));
+
+    // Tested against the pinned directory: the secret was accepted.
+    let html = test_connection(&app, &c).await;
+    assert_eq!(checklist_marks(&html), [true, false, true, false]);
+    assert_eq!(
+        checklist_text(&html, "secret"),
+        "Done: Test connection accepted the saved secret."
+    );
+
+    // The first sign-in proves the redirect URI and the Graph permission.
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::ADELE_UPN)
+        .await;
+    assert_redirects_to(&r, "/my/dashboard");
+    let html = page(&app, &c, CARD).await;
+    assert_eq!(checklist_marks(&html), [true; 4]);
+    assert_eq!(
+        text_of(&html, "checklist-progress").as_deref(),
+        Some("4 of 4 done")
+    );
+    assert!(checklist_text(&html, "redirect").starts_with("Done: a Microsoft sign-in came back"));
+    assert!(
+        !html.contains("<details open>"),
+        "folded once every step is done"
+    );
+}
+
+#[tokio::test]
+async fn under_common_a_passing_connection_test_does_not_mark_the_secret_verified_but_a_sign_in_does()
+ {
+    let app = spawn_app().await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    save_ok(&app, &c, &with(pinned(), &[("tenant_id", Some("common"))])).await;
+    let html = test_connection(&app, &c).await;
+    assert_eq!(
+        attr_of(&html, "health-test", "data-ok").as_deref(),
+        Some("true")
+    );
+    assert_eq!(checklist_marks(&html), [true, false, false, false]);
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::ADELE_UPN)
+        .await;
+    assert_redirects_to(&r, "/my/dashboard");
+    let html = page(&app, &c, CARD).await;
+    assert_eq!(checklist_marks(&html), [true; 4]);
+    assert_eq!(
+        checklist_text(&html, "secret"),
+        "Done: a Microsoft sign-in used the saved secret."
+    );
+}
+
+#[tokio::test]
+async fn with_azure_variables_alone_the_checklist_says_step_1_comes_from_the_variable() {
+    let app = spawn_app_with_microsoft("common", "acme.test").await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let html = page(&app, &c, CARD).await;
+    assert_eq!(checklist_marks(&html), [true, false, false, false]);
+    assert_eq!(
+        checklist_text(&html, "register"),
+        "Done: the Application (client) ID comes from the AZURE_CLIENT_ID variable."
+    );
+}

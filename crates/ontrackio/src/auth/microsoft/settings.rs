@@ -407,9 +407,12 @@ pub async fn follow_changes(state: crate::web::AppState) {
                 loop {
                     match listener.try_recv().await {
                         Ok(Some(n)) => cache.invalidate(n.payload()),
-                        // The connection dropped and was re-established: anything sent
-                        // in between is lost.
-                        Ok(None) => cache.clear(),
+                        // The connection dropped: stop trusting the cache until a new
+                        // LISTEN is in place (anything sent meanwhile is lost).
+                        Ok(None) => {
+                            tracing::warn!("lost the settings change listener; reconnecting");
+                            break;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the settings change listener; reconnecting");
                             break;
@@ -508,6 +511,10 @@ mod tests {
             azure,
             log_format: LogFormat::Text,
             microsoft_timeout: std::time::Duration::from_secs(10),
+            flow_starts_per_minute: std::num::NonZeroU32::new(
+                crate::auth::microsoft::FLOW_STARTS_PER_MINUTE,
+            )
+            .unwrap(),
         }
     }
 

@@ -77,7 +77,34 @@ pub struct CardView {
     pub common_without_domains: bool,
     pub expiry_warning: Option<String>,
     pub health: Health,
+    pub checklist: Checklist,
 }
+
+/// One step of the first-run checklist, marked done only when the card can tell.
+pub struct Mark {
+    pub done: bool,
+    pub text: String,
+}
+
+/// The guide's Steps 1–4 (the work in Microsoft Entra) with the exact values for this
+/// workspace, each marked from what is known: the saved credentials, a passing
+/// connection test, the first successful sign-in.
+pub struct Checklist {
+    pub app_name: &'static str,
+    pub secret_description: &'static str,
+    pub redirect_uri: String,
+    pub register: Mark,
+    pub redirect: Mark,
+    pub secret: Mark,
+    pub permissions: Mark,
+    pub done: usize,
+    pub all_done: bool,
+}
+
+/// The name Step 1 gives the app registration.
+pub const APP_NAME: &str = "OnTrackio ITAM";
+/// The description Step 3 gives the client secret.
+pub const SECRET_DESCRIPTION: &str = "OnTrackio ITAM client secret";
 
 #[derive(Template)]
 #[template(path = "admin_microsoft_card.html")]
@@ -243,6 +270,92 @@ fn secret_state(e: &EffectiveSettings, row: Option<&StoredSettings>) -> String {
     }
 }
 
+fn mark(done: bool, text: impl Into<String>) -> Mark {
+    Mark {
+        done,
+        text: text.into(),
+    }
+}
+
+/// What the card knows about Steps 1–4. A sign-in that came back proves the redirect URI,
+/// the secret and the Graph permission; a passing connection test proves the secret only
+/// for a pinned tenant (under `common` it cannot check the credentials).
+pub fn checklist(e: &EffectiveSettings, row: Option<&StoredSettings>) -> Checklist {
+    let signed_in = row.and_then(|r| r.last_success_at);
+    let has_secret = e.client_secret.value.is_some();
+    let secret_tested = has_secret
+        && e.tenant.value.pinned().is_some()
+        && row.and_then(|r| r.last_test_ok) == Some(true);
+    let register = match (e.client_id.value.is_some(), e.client_id.source) {
+        (true, Source::Environment) => mark(
+            true,
+            "Done: the Application (client) ID comes from the AZURE_CLIENT_ID variable.",
+        ),
+        (true, _) => mark(
+            true,
+            "Done: the Application (client) ID is saved on this card.",
+        ),
+        (false, _) => mark(
+            false,
+            "To do: register the app, then paste its Application (client) ID and Directory (tenant) ID into the fields below.",
+        ),
+    };
+    let redirect = match signed_in {
+        Some(at) => mark(
+            true,
+            format!(
+                "Done: a Microsoft sign-in came back to this redirect URI ({}).",
+                fmt_time(at)
+            ),
+        ),
+        None => mark(
+            false,
+            "Not confirmed yet: the first successful sign-in confirms it.",
+        ),
+    };
+    let secret = if secret_tested {
+        mark(true, "Done: Test connection accepted the saved secret.")
+    } else if has_secret && signed_in.is_some() {
+        mark(true, "Done: a Microsoft sign-in used the saved secret.")
+    } else if has_secret {
+        mark(
+            false,
+            "Saved, not verified yet: Test connection checks it when Directory (tenant) ID is a GUID; otherwise the first sign-in does.",
+        )
+    } else {
+        mark(
+            false,
+            "To do: paste the secret Value into Client secret value below.",
+        )
+    };
+    let permissions = if signed_in.is_some() {
+        mark(
+            true,
+            "Done: the first sign-in read the Microsoft Graph profile with User.Read.",
+        )
+    } else {
+        mark(
+            false,
+            "Not confirmed yet: the first successful sign-in confirms it.",
+        )
+    };
+    let done = [&register, &redirect, &secret, &permissions]
+        .iter()
+        .filter(|m| m.done)
+        .count();
+    Checklist {
+        app_name: APP_NAME,
+        secret_description: SECRET_DESCRIPTION,
+        redirect_uri: e.redirect_uri.value.to_string(),
+        register,
+        redirect,
+        secret,
+        permissions,
+        done,
+        all_done: done == 4,
+    }
+}
+
 fn view(e: &EffectiveSettings, row: Option<&StoredSettings>, default_redirect: String) -> CardView {
     let (status, _) = status(e);
     let domains = if e.allowed_domains.value.is_empty() {
@@ -294,6 +407,7 @@ fn view(e: &EffectiveSettings, row: Option<&StoredSettings>, default_redirect: S
             && e.client_id.value.is_some(),
         expiry_warning: expiry_warning(row),
         health: health(row),
+        checklist: checklist(e, row),
     }
 }
 
@@ -438,7 +552,7 @@ const DATE_FORMAT: &str =
 
 fn validate(
     body: &SaveBody,
-    current: &EffectiveSettings,
+    secret_stored: bool,
     env_tenant: Option<TenantSetting>,
 ) -> Result<Valid, Box<FieldErrors>> {
     let mut e = FieldErrors::default();
@@ -446,7 +560,7 @@ fn validate(
     let client_id = optional(&body.client_id, ClientId::parse, &mut e.client_id);
     let redirect = optional(&body.redirect_uri, RedirectUri::parse, &mut e.redirect_uri);
     let secret = if body.client_secret.trim().is_empty() {
-        if current.client_secret.value.is_none() {
+        if !secret_stored {
             e.client_secret = Some(SECRET_REQUIRED.into());
         }
         None
@@ -548,7 +662,8 @@ pub async fn save(
     let ws = &cu.workspace;
     let (_, current) = settings::load_fresh(&state.config, &state.db, ws).await?;
     let env_tenant = settings::env_tenant(&state.config.azure);
-    let valid = match validate(&body, &current, env_tenant) {
+    let secret_stored = current.client_secret.value.is_some();
+    let valid = match validate(&body, secret_stored, env_tenant) {
         Ok(v) => v,
         Err(errors) => {
             let form = body.refill();
@@ -773,4 +888,12 @@ mod tests {
         assert!(failing_since(Some(&row(Some(6), None))).is_none());
         assert!(failing_since(None).is_none());
     }
+}
+
+/// Decodes and validates a card form exactly as Save does, for a workspace with nothing
+/// stored or configured: `Some(accepted)` when the body decodes. The fuzz target's entry.
+#[doc(hidden)]
+pub fn fuzz_form(body: &[u8]) -> Option<bool> {
+    let body: SaveBody = serde_urlencoded::from_bytes(body).ok()?;
+    Some(validate(&body, false, None).is_ok())
 }
