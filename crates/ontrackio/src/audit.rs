@@ -47,23 +47,34 @@ pub async fn record(
     origin: Origin<'_>,
     details: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
+    statement(workspace, actor, action, target, origin, details)
+        .execute(conn)
+        .await
+}
+
+/// [`record`] as a statement, for writes sent together in a
+/// [`Batch`](crate::store::batch::Batch).
+pub fn statement(
+    workspace: &WorkspaceId,
+    actor: Actor<'_>,
+    action: &str,
+    target: &str,
+    origin: Origin<'_>,
+    details: serde_json::Value,
+) -> store::batch::Statement {
     let (actor_id, actor_label) = match actor {
         Actor::User { id, label } => (Some(id), label),
         Actor::System(label) => (None, label),
     };
     let target: String = target.chars().take(320).collect();
-    store::audit::record(
-        conn,
-        store::audit::NewEvent {
-            workspace,
-            actor_id,
-            actor_label,
-            action,
-            target: &target,
-            ip: origin.ip,
-            user_agent: origin.user_agent,
-            details,
-        },
-    )
-    .await
+    store::audit::record_statement(store::audit::NewEvent {
+        workspace,
+        actor_id,
+        actor_label,
+        action,
+        target: &target,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+        details,
+    })
 }

@@ -17,7 +17,9 @@ pub mod web;
 pub use web::Application;
 
 /// rustls needs exactly one process-wide crypto provider; we use ring (also what sqlx's
-/// PostgreSQL TLS uses). Installing twice is harmless.
+/// PostgreSQL TLS uses), and ring checks ID-token signatures too. Installing twice is
+/// harmless.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    auth::microsoft::rs256::install();
 }

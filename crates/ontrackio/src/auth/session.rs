@@ -52,21 +52,30 @@ pub async fn create(
     ip: &str,
     user_agent: &str,
 ) -> Result<SessionToken, sqlx::Error> {
+    let (token, statement) = create_statement(workspace, user, ip, user_agent);
+    statement.execute(conn).await?;
+    Ok(token)
+}
+
+/// [`create`] as a statement for a [`Batch`](crate::store::batch::Batch), with the token
+/// it will store the hash of.
+pub fn create_statement(
+    workspace: &WorkspaceId,
+    user: &UserId,
+    ip: &str,
+    user_agent: &str,
+) -> (SessionToken, store::batch::Statement) {
     let token = SessionToken::generate();
     let ua: String = user_agent.chars().take(300).collect();
-    store::sessions::insert(
-        &mut *conn,
-        store::sessions::NewSession {
-            token_hash: &token.hash(),
-            workspace,
-            user,
-            expires_at: store::now() + ABSOLUTE_TIMEOUT_SECS,
-            ip,
-            user_agent: &ua,
-        },
-    )
-    .await?;
-    Ok(token)
+    let statement = store::sessions::insert_statement(store::sessions::NewSession {
+        token_hash: &token.hash(),
+        workspace,
+        user,
+        expires_at: store::now() + ABSOLUTE_TIMEOUT_SECS,
+        ip,
+        user_agent: &ua,
+    });
+    (token, statement)
 }
 
 /// Whether a stored session is still alive at `now`.

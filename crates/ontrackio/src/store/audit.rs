@@ -33,29 +33,34 @@ pub async fn record<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     e: NewEvent<'_>,
 ) -> Result<(), sqlx::Error> {
+    record_statement(e).execute(db).await
+}
+
+/// [`record`] as a statement for a [`Batch`](super::batch::Batch): still an insert, never
+/// anything else.
+pub fn record_statement(e: NewEvent<'_>) -> super::batch::Statement {
     let t = now();
     // User agents are attacker-chosen text; keep rows bounded.
     let ua = e
         .user_agent
         .map(|s| s.chars().take(300).collect::<String>());
-    sqlx::query(
+    super::batch::Statement::new(
         "INSERT INTO audit_events (workspace_id, at, actor_id, actor_label, action, target, ip, \
          user_agent, details, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        vec![
+            e.workspace.as_str().into(),
+            t.into(),
+            e.actor_id.map(UserId::as_str).into(),
+            e.actor_label.into(),
+            e.action.into(),
+            e.target.into(),
+            e.ip.into(),
+            super::batch::Value::OptText(ua),
+            e.details.to_string().into(),
+            t.into(),
+            t.into(),
+        ],
     )
-    .bind(e.workspace.as_str())
-    .bind(t)
-    .bind(e.actor_id.map(UserId::as_str))
-    .bind(e.actor_label)
-    .bind(e.action)
-    .bind(e.target)
-    .bind(e.ip)
-    .bind(ua)
-    .bind(e.details.to_string())
-    .bind(t)
-    .bind(t)
-    .execute(db)
-    .await
-    .map(|_| ())
 }
 
 /// Filters of Admin → Audit log. Exact matches (no `LIKE`): the values come from the

@@ -151,16 +151,17 @@ pub async fn record_success<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     ws: &WorkspaceId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    record_success_statement(ws).execute(db).await
+}
+
+/// [`record_success`] as a statement for a [`Batch`](super::batch::Batch).
+pub fn record_success_statement(ws: &WorkspaceId) -> super::batch::Statement {
+    super::batch::Statement::new(
         "INSERT INTO microsoft_settings (workspace_id, last_success_at, created_at, updated_at) \
          VALUES ($1, $2, $2, $2) ON CONFLICT (workspace_id) DO UPDATE SET \
          last_success_at = excluded.last_success_at, updated_at = excluded.updated_at",
+        vec![ws.as_str().into(), now().into()],
     )
-    .bind(ws.as_str())
-    .bind(now())
-    .execute(db)
-    .await
-    .map(|_| ())
 }
 
 pub async fn record_failure<'c, E: Executor<'c, Database = sqlx::Any>>(

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod avatars;
+pub mod batch;
 pub mod microsoft_settings;
 pub mod sessions;
 pub mod setup_tokens;
@@ -78,6 +79,10 @@ impl Db {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // A connection to a local file cannot go stale the way a socket can;
+                    // pinging it on every acquire is a round trip to its worker thread
+                    // per query for nothing.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // WAL lets readers proceed during a write; the busy timeout turns

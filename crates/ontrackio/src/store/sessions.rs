@@ -1,7 +1,10 @@
+use std::sync::LazyLock;
+
 use sqlx::{Executor, Row};
 
 use crate::domain::{UserId, WorkspaceId};
 
+use super::batch::Statement;
 use super::now;
 use super::users::{self, User};
 
@@ -18,23 +21,27 @@ pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     s: NewSession<'_>,
 ) -> Result<(), sqlx::Error> {
+    insert_statement(s).execute(db).await
+}
+
+/// [`insert`] as a statement for a [`Batch`](super::batch::Batch).
+pub fn insert_statement(s: NewSession<'_>) -> Statement {
     let t = now();
-    sqlx::query(
+    Statement::new(
         "INSERT INTO sessions (token_hash, workspace_id, user_id, created_at, updated_at, \
          last_seen_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            s.token_hash.into(),
+            s.workspace.as_str().into(),
+            s.user.as_str().into(),
+            t.into(),
+            t.into(),
+            t.into(),
+            s.expires_at.into(),
+            s.ip.into(),
+            s.user_agent.into(),
+        ],
     )
-    .bind(s.token_hash)
-    .bind(s.workspace.as_str())
-    .bind(s.user.as_str())
-    .bind(t)
-    .bind(t)
-    .bind(t)
-    .bind(s.expires_at)
-    .bind(s.ip)
-    .bind(s.user_agent)
-    .execute(db)
-    .await
-    .map(|_| ())
 }
 
 pub struct SessionRow {
@@ -51,13 +58,16 @@ pub async fn find_with_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     workspace: &WorkspaceId,
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    let cols = users::columns_of("u");
-    let sql = format!(
-        "SELECT s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
-         s.expires_at AS s_expires_at, {cols} FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.workspace_id = $2"
-    );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+    // Built once: this runs on every signed-in request.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at, \
+             s.expires_at AS s_expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.workspace_id = $2",
+            users::columns_of("u")
+        )
+    });
+    let Some(row) = sqlx::query(SQL.as_str())
         .bind(token_hash)
         .bind(workspace.as_str())
         .fetch_optional(db)

@@ -1,9 +1,12 @@
 //! External identities: (provider, issuer tenant, object id) → user. The durable key.
 
+use std::sync::LazyLock;
+
 use sqlx::Executor;
 
 use crate::domain::{UserId, WorkspaceId};
 
+use super::batch::Statement;
 use super::now;
 use super::users::{self, User};
 
@@ -15,12 +18,15 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     tenant_id: &str,
     object_id: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    let cols = users::columns_of("u");
-    let sql = format!(
-        "SELECT {cols} FROM user_identities i JOIN users u ON u.id = i.user_id \
-         WHERE i.workspace_id = $1 AND i.provider = $2 AND i.tenant_id = $3 AND i.object_id = $4"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    // Built once: every Microsoft sign-in runs it.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {} FROM user_identities i JOIN users u ON u.id = i.user_id \
+             WHERE i.workspace_id = $1 AND i.provider = $2 AND i.tenant_id = $3 AND i.object_id = $4",
+            users::columns_of("u")
+        )
+    });
+    sqlx::query(SQL.as_str())
         .bind(workspace.as_str())
         .bind(provider)
         .bind(tenant_id)
@@ -39,20 +45,32 @@ pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
     tenant_id: &str,
     object_id: &str,
 ) -> Result<(), sqlx::Error> {
+    insert_statement(workspace, user, provider, tenant_id, object_id)
+        .execute(db)
+        .await
+}
+
+/// [`insert`] as a statement for a [`Batch`](super::batch::Batch).
+pub fn insert_statement(
+    workspace: &WorkspaceId,
+    user: &UserId,
+    provider: &str,
+    tenant_id: &str,
+    object_id: &str,
+) -> Statement {
     let t = now();
-    sqlx::query(
+    Statement::new(
         "INSERT INTO user_identities (id, workspace_id, user_id, provider, tenant_id, object_id, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            uuid::Uuid::new_v4().to_string().into(),
+            workspace.as_str().into(),
+            user.as_str().into(),
+            provider.into(),
+            tenant_id.into(),
+            object_id.into(),
+            t.into(),
+            t.into(),
+        ],
     )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(workspace.as_str())
-    .bind(user.as_str())
-    .bind(provider)
-    .bind(tenant_id)
-    .bind(object_id)
-    .bind(t)
-    .bind(t)
-    .execute(db)
-    .await
-    .map(|_| ())
 }

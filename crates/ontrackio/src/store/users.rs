@@ -1,7 +1,10 @@
+use std::sync::LazyLock;
+
 use sqlx::{Executor, Row};
 
 use crate::domain::{EmailAddress, Role, UserId, UserStatus, WorkspaceId};
 
+use super::batch::Statement;
 use super::{flag, now};
 
 #[derive(Clone, Debug)]
@@ -99,29 +102,36 @@ pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
     workspace: &WorkspaceId,
     new: NewUser<'_>,
 ) -> Result<UserId, sqlx::Error> {
+    let (id, statement) = insert_statement(workspace, new);
+    statement.execute(db).await?;
+    Ok(id)
+}
+
+/// [`insert`] as a statement for a [`Batch`](super::batch::Batch), with the new user's id.
+pub fn insert_statement(workspace: &WorkspaceId, new: NewUser<'_>) -> (UserId, Statement) {
     let id = UserId::new();
     let t = now();
-    sqlx::query(
+    let statement = Statement::new(
         "INSERT INTO users (id, workspace_id, email, email_normalized, first_name, last_name, role, \
          external, status, email_verified, password_hash, avatar_version, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13)",
-    )
-    .bind(id.as_str())
-    .bind(workspace.as_str())
-    .bind(new.email.as_str())
-    .bind(new.email.normalized())
-    .bind(new.first_name)
-    .bind(new.last_name)
-    .bind(new.role.as_str())
-    .bind(flag(new.external))
-    .bind(new.status.as_str())
-    .bind(flag(new.email_verified))
-    .bind(new.password_hash)
-    .bind(t)
-    .bind(t)
-    .execute(db)
-    .await?;
-    Ok(id)
+        vec![
+            id.as_str().into(),
+            workspace.as_str().into(),
+            new.email.as_str().into(),
+            new.email.normalized().into(),
+            new.first_name.into(),
+            new.last_name.into(),
+            new.role.as_str().into(),
+            flag(new.external).into(),
+            new.status.as_str().into(),
+            flag(new.email_verified).into(),
+            new.password_hash.into(),
+            t.into(),
+            t.into(),
+        ],
+    );
+    (id, statement)
 }
 
 pub async fn find_by_id<'c, E: Executor<'c, Database = sqlx::Any>>(
@@ -144,9 +154,10 @@ pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
     workspace: &WorkspaceId,
     email: &EmailAddress,
 ) -> Result<Option<User>, sqlx::Error> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2")
+    });
+    sqlx::query(SQL.as_str())
         .bind(workspace.as_str())
         .bind(email.normalized())
         .fetch_optional(db)
@@ -269,18 +280,43 @@ pub async fn record_login<'c, E: Executor<'c, Database = sqlx::Any>>(
     id: &UserId,
     ip: &str,
 ) -> Result<(), sqlx::Error> {
+    record_login_statement(id, ip).execute(db).await
+}
+
+/// [`record_login`] as a statement for a [`Batch`](super::batch::Batch).
+pub fn record_login_statement(id: &UserId, ip: &str) -> Statement {
     let t = now();
-    sqlx::query(
+    Statement::new(
         "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $3, \
          status = CASE WHEN status = 'invited' THEN 'active' ELSE status END WHERE id = $4",
+        vec![t.into(), ip.into(), t.into(), id.as_str().into()],
     )
-    .bind(t)
-    .bind(ip)
-    .bind(t)
-    .bind(id.as_str())
-    .execute(db)
-    .await
-    .map(|_| ())
+}
+
+/// A Microsoft sign-in of an existing user, in one statement: last-login time and IP (an
+/// invited user becomes active), the directory's names when it sent them, and the email
+/// marked verified when this sign-in proved it.
+pub fn record_login_with_profile_statement(
+    id: &UserId,
+    ip: &str,
+    names: Option<(&str, &str)>,
+    email_verified: bool,
+) -> Statement {
+    let t = now();
+    Statement::new(
+        "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $1, \
+         status = CASE WHEN status = 'invited' THEN 'active' ELSE status END, \
+         first_name = COALESCE($3, first_name), last_name = COALESCE($4, last_name), \
+         email_verified = CASE WHEN $5 = 1 THEN 1 ELSE email_verified END WHERE id = $6",
+        vec![
+            t.into(),
+            ip.into(),
+            names.map(|n| n.0).into(),
+            names.map(|n| n.1).into(),
+            flag(email_verified).into(),
+            id.as_str().into(),
+        ],
+    )
 }
 
 pub async fn bump_avatar_version<'c, E: Executor<'c, Database = sqlx::Any>>(
@@ -352,18 +388,4 @@ pub async fn set_email<'c, E: Executor<'c, Database = sqlx::Any>>(
         .execute(db)
         .await
         .map(|_| ())
-}
-
-pub async fn mark_email_verified<'c, E: Executor<'c, Database = sqlx::Any>>(
-    db: E,
-    id: &UserId,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE users SET email_verified = 1, updated_at = $1 WHERE id = $2 AND email_verified = 0",
-    )
-    .bind(now())
-    .bind(id.as_str())
-    .execute(db)
-    .await
-    .map(|_| ())
 }

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{AppError, AppState};
-use crate::store::{self, workspaces::Workspace};
+use crate::store::workspaces::Workspace;
 
 /// Which site a request is for.
 #[derive(Clone)]
@@ -72,8 +72,9 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         .unwrap_or("");
     let site = match slug_of(host, state.config.base_url.domain()) {
         Ok(None) => Site::Root,
-        Ok(Some(slug)) => match store::workspaces::find_by_slug(state.db.pool(), &slug).await {
-            Ok(Some(ws)) => Site::Workspace(Arc::new(ws)),
+        // Cached: a sign-in is three requests and each would otherwise begin with a query.
+        Ok(Some(slug)) => match state.microsoft.settings.workspace(&state.db, &slug).await {
+            Ok(Some(ws)) => Site::Workspace(ws),
             Ok(None) => return AppError::NotFound.into_response(),
             Err(e) => return AppError::from(e).into_response(),
         },
@@ -123,6 +124,9 @@ mod tests {
             slug_of("acme.app.ontrackio.com", base),
             Ok(Some("acme".into()))
         );
-        assert_eq!(slug_of("acme.evil-app.ontrackio.com", base), Err(ForeignHost));
+        assert_eq!(
+            slug_of("acme.evil-app.ontrackio.com", base),
+            Err(ForeignHost)
+        );
     }
 }

@@ -19,6 +19,7 @@ use crate::auth::microsoft::settings::{self, SignInConfig};
 use crate::auth::microsoft::{SCOPES, aadsts};
 use crate::auth::session;
 use crate::domain::{ReturnTo, Role, UserStatus};
+use crate::store::batch::Batch;
 use crate::store::{self, users::User, workspaces::Workspace};
 
 const SYSTEM: &str = "Microsoft sign-in";
@@ -222,6 +223,10 @@ pub async fn callback(
         )
         .await?;
         settings::record_failure(&state.db, &ws.id, code, &first_line).await?;
+        state
+            .microsoft
+            .settings
+            .note_failure_recorded(ws.id.as_str());
         let text = (!first_line.is_empty()).then_some(first_line);
         return page(
             StatusCode::BAD_REQUEST,
@@ -319,6 +324,12 @@ async fn finish(
     code: &str,
 ) -> Result<Finished, Failure> {
     let ms = &state.microsoft;
+    // Never closed, so acquiring only waits.
+    let _turn = ms
+        .finishing
+        .acquire()
+        .await
+        .map_err(|e| Failure::Internal(e.into()))?;
     let discovery = ms
         .client
         .discovery(cfg.tenant.segment())
@@ -327,7 +338,7 @@ async fn finish(
     let tokens = ms
         .client
         .exchange_code(
-            &discovery.token_endpoint,
+            &discovery.token_url,
             cfg.client_id.as_str(),
             &cfg.client_secret,
             code,
@@ -463,9 +474,12 @@ async fn apply(
         &claims.oid,
     )
     .await?;
-    let by_email = match chosen {
-        Some(c) => store::users::find_by_email(&mut *tx, &ws.id, &c.email).await?,
-        None => None,
+    // The user holding the email matters only when no identity matched, or when the
+    // directory changed the address of the one that did (is the new one taken?).
+    let by_email = match (chosen, &by_identity) {
+        (Some(c), Some(u)) if existing(u).email_normalized == c.email.normalized() => None,
+        (Some(c), _) => store::users::find_by_email(&mut *tx, &ws.id, &c.email).await?,
+        (None, _) => None,
     };
     let decision = policy::decide(&policy::Input {
         allowed_domains: &cfg.allowed_domains,
@@ -477,6 +491,9 @@ async fn apply(
         .map(|c| c.email.as_str().to_string())
         .unwrap_or_else(|| claims.oid.clone());
     let details = serde_json::json!({"tid": claims.tid.as_str(), "oid": claims.oid});
+    // Every write of a successful sign-in goes out as one batch: one round trip to the
+    // database on SQLite (see `store::batch`), statement by statement on PostgreSQL.
+    let mut writes = Batch::default();
     let (user_id, landing_path) = match decision {
         Decision::Refuse(r) => {
             let mut d = details.clone();
@@ -497,8 +514,7 @@ async fn apply(
         Decision::Provision => {
             let c = chosen.expect("provisioning needs an email");
             let (first, last) = policy::names(me, claims);
-            let id = store::users::insert(
-                &mut *tx,
+            let (id, insert) = store::users::insert_statement(
                 &ws.id,
                 store::users::NewUser {
                     email: &c.email,
@@ -510,27 +526,24 @@ async fn apply(
                     email_verified: true,
                     password_hash: None,
                 },
-            )
-            .await?;
-            store::user_identities::insert(
-                &mut *tx,
+            );
+            writes.push(insert);
+            writes.push(store::user_identities::insert_statement(
                 &ws.id,
                 &id,
                 "microsoft",
                 claims.tid.as_str(),
                 &claims.oid,
-            )
-            .await?;
-            audit::record(
-                &mut tx,
+            ));
+            writes.push(audit::statement(
                 &ws.id,
                 Actor::System(SYSTEM),
                 actions::MICROSOFT_USER_PROVISIONED,
                 c.email.as_str(),
                 client.origin(),
                 details.clone(),
-            )
-            .await?;
+            ));
+            writes.push(store::users::record_login_statement(&id, &client.ip));
             // A user created by this very sign-in starts on My → Dashboard.
             let landing =
                 return_to.map_or_else(|| "/my/dashboard".to_string(), |r| r.as_str().to_string());
@@ -543,38 +556,36 @@ async fn apply(
             role,
         } => {
             if link {
-                store::user_identities::insert(
-                    &mut *tx,
+                writes.push(store::user_identities::insert_statement(
                     &ws.id,
                     &user,
                     "microsoft",
                     claims.tid.as_str(),
                     &claims.oid,
-                )
-                .await?;
-                audit::record(
-                    &mut tx,
+                ));
+                writes.push(audit::statement(
                     &ws.id,
                     Actor::System(SYSTEM),
                     actions::MICROSOFT_ACCOUNT_LINKED,
                     &target,
                     client.origin(),
                     details.clone(),
-                )
-                .await?;
+                ));
             }
             let c = chosen.expect("signing in needs an email");
             if update_email {
                 store::users::set_email(&mut *tx, &user, &c.email).await?;
             }
-            if c.verified {
-                store::users::mark_email_verified(&mut *tx, &user).await?;
-            }
-            // Cached names follow the directory, where it has them.
-            if me.given_name.is_some() || me.surname.is_some() {
-                let (first, last) = policy::names(me, claims);
-                store::users::set_names(&mut *tx, &user, &first, &last).await?;
-            }
+            // Cached names follow the directory, where it has them; one statement with
+            // the last-login update and the verified mark.
+            let names = (me.given_name.is_some() || me.surname.is_some())
+                .then(|| policy::names(me, claims));
+            writes.push(store::users::record_login_with_profile_statement(
+                &user,
+                &client.ip,
+                names.as_ref().map(|(f, l)| (f.as_str(), l.as_str())),
+                c.verified,
+            ));
             let landing = match return_to {
                 Some(r) => r.as_str().to_string(),
                 None if role >= Role::Admin => "/admin/dashboard".to_string(),
@@ -583,13 +594,13 @@ async fn apply(
             (user, landing)
         }
     };
-    store::users::record_login(&mut *tx, &user_id, &client.ip).await?;
-    let token = session::create(&mut tx, &ws.id, &user_id, &client.ip, &client.user_agent).await?;
+    let (token, session) =
+        session::create_statement(&ws.id, &user_id, &client.ip, &client.user_agent);
+    writes.push(session);
     let label = chosen
         .map(|c| c.email.as_str().to_string())
         .unwrap_or_default();
-    audit::record(
-        &mut tx,
+    writes.push(audit::statement(
         &ws.id,
         Actor::User {
             id: &user_id,
@@ -599,10 +610,17 @@ async fn apply(
         &label,
         client.origin(),
         details,
-    )
-    .await?;
-    settings::record_success(&mut tx, &ws.id).await?;
+    ));
+    let health = &state.microsoft.settings;
+    let record_success = !health.success_recorded_recently(ws.id.as_str());
+    if record_success {
+        writes.push(store::microsoft_settings::record_success_statement(&ws.id));
+    }
+    writes.execute(&mut tx, state.db.backend()).await?;
     tx.commit().await?;
+    if record_success {
+        health.note_success_recorded(ws.id.as_str());
+    }
     Ok(Finished::SignedIn {
         token,
         landing: landing_path,
@@ -674,6 +692,10 @@ async fn microsoft_failure(
     .await?;
     drop(conn);
     settings::record_failure(&state.db, &ws.id, code, &summary).await?;
+    state
+        .microsoft
+        .settings
+        .note_failure_recorded(ws.id.as_str());
     let p = match &e {
         MsError::Oauth { description, .. } => aadsts_page(
             ws,

@@ -476,5 +476,7 @@ impl TestApp {
         store::workspaces::set_allowed_domains(self.db.pool(), &ws.id, &list)
             .await
             .unwrap();
+        // Written behind the app's back: forget what it cached, as a Save would.
+        self.state.microsoft.settings.invalidate(ws.id.as_str());
     }
 }

@@ -60,6 +60,8 @@ struct OauthErrorBody {
 pub struct Discovery {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// `token_endpoint`, parsed once: every sign-in posts to it.
+    pub token_url: reqwest::Url,
     pub jwks_uri: String,
 }
 
@@ -104,7 +106,8 @@ pub enum GraphError {
 pub struct MicrosoftClient {
     http: reqwest::Client,
     authority: OutboundBase,
-    graph: OutboundBase,
+    /// `{graph}/v1.0/me`, parsed once: every sign-in calls it.
+    graph_me: reqwest::Url,
     discovery: Mutex<HashMap<String, (Instant, Arc<Discovery>)>>,
 }
 
@@ -122,10 +125,12 @@ impl MicrosoftClient {
             .user_agent(concat!("OnTrackio/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| anyhow::anyhow!("Failed to build the HTTP client for Microsoft: {e}"))?;
+        let graph_me = reqwest::Url::parse(&format!("{}/v1.0/me", graph.as_str()))
+            .map_err(|e| anyhow::anyhow!("Microsoft Graph URL: {e}"))?;
         Ok(Self {
             http,
             authority,
-            graph,
+            graph_me,
             discovery: Mutex::new(HashMap::new()),
         })
     }
@@ -207,9 +212,13 @@ impl MicrosoftClient {
                 self.authority.as_str()
             )));
         }
+        let token_url = reqwest::Url::parse(&doc.token_endpoint).map_err(|_| {
+            MsError::Transport("Microsoft's discovery document could not be read".into())
+        })?;
         let d = Arc::new(Discovery {
             authorization_endpoint: doc.authorization_endpoint,
             token_endpoint: doc.token_endpoint,
+            token_url,
             jwks_uri: doc.jwks_uri,
         });
         self.discovery
@@ -221,7 +230,7 @@ impl MicrosoftClient {
     /// Redeems an authorization code (confidential client, PKCE verifier).
     pub async fn exchange_code(
         &self,
-        token_endpoint: &str,
+        token_endpoint: &reqwest::Url,
         client_id: &str,
         secret: &SecretString,
         code: &str,
@@ -239,7 +248,7 @@ impl MicrosoftClient {
         ];
         let resp = self
             .http
-            .post(token_endpoint)
+            .post(token_endpoint.clone())
             .form(&form)
             .send()
             .await
@@ -304,10 +313,9 @@ impl MicrosoftClient {
 
     /// `GET {graph}/v1.0/me` with the user's access token.
     pub async fn me(&self, access_token: &SecretString) -> Result<GraphMe, GraphError> {
-        let url = format!("{}/v1.0/me", self.graph.as_str());
         let resp = self
             .http
-            .get(url)
+            .get(self.graph_me.clone())
             .bearer_auth(access_token.expose_secret())
             .send()
             .await

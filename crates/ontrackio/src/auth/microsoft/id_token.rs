@@ -140,6 +140,7 @@ pub fn verify_with_key(
         return Err(TokenError::Malformed);
     }
     header_checks(token)?;
+    super::rs256::install();
     let mut v = Validation::new(Algorithm::RS256);
     v.leeway = SKEW_SECS;
     v.validate_exp = true;

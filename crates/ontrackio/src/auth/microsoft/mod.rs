@@ -7,6 +7,7 @@ pub mod flow;
 pub mod id_token;
 pub mod jwks;
 pub mod policy;
+pub mod rs256;
 pub mod settings;
 
 use std::sync::Arc;
@@ -17,6 +18,15 @@ use crate::config::Config;
 /// `ONTRACKIO_FLOW_STARTS_PER_MINUTE` says otherwise (a load test from one address, an
 /// office behind one NAT address).
 pub const FLOW_STARTS_PER_MINUTE: u32 = 30;
+
+/// Callbacks finishing at once on one node (token exchange, Graph, the transaction).
+/// More wait their turn holding only their connection: a Monday-morning burst of a
+/// thousand callbacks must not open a thousand connections to Microsoft and hold a
+/// thousand token responses in memory (DESIGN §8: 1,000 concurrent flows in 64 MB).
+/// It also caps a node at this many ÷ Microsoft's latency sign-ins a second (≈ 1,700 at
+/// 150 ms), above what a 2-vCPU node's CPU sustains; 64 saved another 3–4 MB at a
+/// thousand flows but would have made the cap the bottleneck (BENCHMARKS.md).
+pub const CALLBACKS_IN_FLIGHT: usize = 256;
 
 /// Exactly the four scopes the guide tells admins to grant.
 pub const SCOPES: &str = "openid profile email User.Read";
@@ -30,6 +40,8 @@ pub struct Microsoft {
     pub start_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub jwks: jwks::JwksCache,
     pub settings: settings::SettingsCache,
+    /// Admits [`CALLBACKS_IN_FLIGHT`] callbacks to their outbound calls at a time.
+    pub finishing: tokio::sync::Semaphore,
 }
 
 impl Microsoft {
@@ -45,6 +57,7 @@ impl Microsoft {
                 config.flow_starts_per_minute,
             )),
             settings: settings::SettingsCache::new(),
+            finishing: tokio::sync::Semaphore::new(CALLBACKS_IN_FLIGHT),
         }))
     }
 }

@@ -292,9 +292,22 @@ struct Entry {
     domains: Vec<EmailDomain>,
 }
 
+/// How often one node writes a success to a workspace's health line at most.
+pub const SUCCESS_WRITE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Per-process cache of effective settings, invalidated by every save on every node.
+///
+/// It also keeps the workspace rows that requests resolve their `Host` to: every request
+/// needs one, and a row changes only through the card's Save (the shared domain list),
+/// which invalidates both here and, through `NOTIFY`, on every other node. Unknown slugs
+/// are not remembered, so a workspace created meanwhile is found at once.
 pub struct SettingsCache {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Workspaces by slug. Lock order: `entries` before `workspaces`.
+    workspaces: RwLock<HashMap<String, Arc<Workspace>>>,
+    /// When this node last wrote "last successful sign-in" to each workspace's health
+    /// line, so a Monday-morning rush writes it once a minute, not once per sign-in.
+    successes: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
     /// Bumped by every invalidation, so a reader that loaded the database before a save
     /// committed cannot put its stale result back afterwards.
     generation: AtomicU64,
@@ -314,6 +327,8 @@ impl SettingsCache {
     pub fn new() -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
+            workspaces: RwLock::new(HashMap::new()),
+            successes: parking_lot::Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             listening: watch::Sender::new(false),
             invalidated: broadcast::Sender::new(64),
@@ -350,12 +365,64 @@ impl SettingsCache {
         Ok(settings)
     }
 
-    /// Forgets one workspace's settings (after a save here, or a notification).
+    /// The workspace at `slug`, from the cache when it can be trusted (as for settings:
+    /// SQLite's single node, or a PostgreSQL node that is listening for changes).
+    pub async fn workspace(
+        &self,
+        db: &Db,
+        slug: &str,
+    ) -> Result<Option<Arc<Workspace>>, sqlx::Error> {
+        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
+        if cacheable && let Some(ws) = self.workspaces.read().get(slug) {
+            return Ok(Some(ws.clone()));
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let Some(ws) = crate::store::workspaces::find_by_slug(db.pool(), slug).await? else {
+            return Ok(None);
+        };
+        let ws = Arc::new(ws);
+        if cacheable {
+            let mut workspaces = self.workspaces.write();
+            // A save that committed while we read must not be undone by our older row.
+            if self.generation.load(Ordering::Acquire) == generation {
+                workspaces.insert(slug.to_string(), ws.clone());
+            }
+        }
+        Ok(Some(ws))
+    }
+
+    /// Whether this node wrote a success to the workspace's health line within the last
+    /// [`SUCCESS_WRITE_INTERVAL`] and has seen no failure since: the line would not
+    /// change but for its time, so the write is skipped. (A failure recorded by another
+    /// node can therefore stay on the line for up to that interval after sign-ins work
+    /// again.)
+    pub fn success_recorded_recently(&self, workspace_id: &str) -> bool {
+        self.successes
+            .lock()
+            .get(workspace_id)
+            .is_some_and(|at| at.elapsed() < SUCCESS_WRITE_INTERVAL)
+    }
+
+    /// This node has just committed a success to the health line.
+    pub fn note_success_recorded(&self, workspace_id: &str) {
+        self.successes
+            .lock()
+            .insert(workspace_id.to_string(), std::time::Instant::now());
+    }
+
+    /// This node has recorded a failure: the next success must be written at once.
+    pub fn note_failure_recorded(&self, workspace_id: &str) {
+        self.successes.lock().remove(workspace_id);
+    }
+
+    /// Forgets one workspace's settings and row (after a save here, or a notification).
     pub fn invalidate(&self, workspace_id: &str) {
         {
             let mut entries = self.entries.write();
+            let mut workspaces = self.workspaces.write();
             self.generation.fetch_add(1, Ordering::AcqRel);
             entries.remove(workspace_id);
+            workspaces.retain(|_, ws| ws.id.as_str() != workspace_id);
         }
         let _ = self.invalidated.send(workspace_id.to_string());
     }
@@ -363,8 +430,10 @@ impl SettingsCache {
     /// Forgets everything: notifications may have been missed.
     pub fn clear(&self) {
         let mut entries = self.entries.write();
+        let mut workspaces = self.workspaces.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
+        workspaces.clear();
     }
 
     /// Workspace ids as this node's cache forgets them (observability and tests).

@@ -858,6 +858,14 @@ pub async fn test_connection(
     Ok(Redirect::to(&format!("{PATH}?notice=tested")).into_response())
 }
 
+/// Decodes and validates a card form exactly as Save does, for a workspace with nothing
+/// stored or configured: `Some(accepted)` when the body decodes. The fuzz target's entry.
+#[doc(hidden)]
+pub fn fuzz_form(body: &[u8]) -> Option<bool> {
+    let body: SaveBody = serde_urlencoded::from_bytes(body).ok()?;
+    Some(validate(&body, false, None).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -888,12 +896,4 @@ mod tests {
         assert!(failing_since(Some(&row(Some(6), None))).is_none());
         assert!(failing_since(None).is_none());
     }
-}
-
-/// Decodes and validates a card form exactly as Save does, for a workspace with nothing
-/// stored or configured: `Some(accepted)` when the body decodes. The fuzz target's entry.
-#[doc(hidden)]
-pub fn fuzz_form(body: &[u8]) -> Option<bool> {
-    let body: SaveBody = serde_urlencoded::from_bytes(body).ok()?;
-    Some(validate(&body, false, None).is_ok())
 }

@@ -1,0 +1,181 @@
+//! Writes that belong to one transaction, sent in as few round trips as the backend allows.
+//!
+//! Each statement is the same portable SQL as everywhere else, numbered `$1…$n` on its
+//! own. On SQLite a batch is one query — the statements joined with `;`, their
+//! placeholders renumbered — because sqlx runs a multi-statement query in a single call to
+//! the connection's worker thread and binds `$N` across all of its statements: one thread
+//! round trip instead of one per statement, which is most of what a statement costs
+//! (BENCHMARKS.md). PostgreSQL prepares one statement at a time, so there they run one
+//! after another, as they always did.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Executor};
+
+use super::{Backend, Conn};
+
+/// A bound value: the store binds only text, integers and NULL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Self::Text(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Self::Text(s)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(s: Option<&str>) -> Self {
+        Self::OptText(s.map(str::to_string))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Self::Int(i)
+    }
+}
+
+/// One statement and its values, not yet sent.
+#[derive(Clone, Debug)]
+pub struct Statement {
+    sql: &'static str,
+    values: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: &'static str, values: Vec<Value>) -> Self {
+        Self { sql, values }
+    }
+
+    fn query(self) -> Query<'static, Any, AnyArguments> {
+        bind_all(sqlx::query(self.sql), self.values)
+    }
+
+    /// Runs it on its own.
+    pub async fn execute<'c, E: Executor<'c, Database = Any>>(
+        self,
+        db: E,
+    ) -> Result<(), sqlx::Error> {
+        self.query().execute(db).await.map(|_| ())
+    }
+}
+
+fn bind_all(
+    mut q: Query<'static, Any, AnyArguments>,
+    values: Vec<Value>,
+) -> Query<'static, Any, AnyArguments> {
+    for v in values {
+        q = match v {
+            Value::Text(s) => q.bind(s),
+            Value::OptText(s) => q.bind(s),
+            Value::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+/// Statements to run in order, in the caller's transaction.
+#[derive(Default, Debug)]
+pub struct Batch {
+    statements: Vec<Statement>,
+}
+
+impl Batch {
+    pub fn push(&mut self, s: Statement) {
+        self.statements.push(s);
+    }
+
+    pub async fn execute(self, conn: &mut Conn, backend: Backend) -> Result<(), sqlx::Error> {
+        match backend {
+            Backend::Sqlite if self.statements.len() > 1 => {
+                let (sql, values) = self.joined();
+                // Built only from the statements' own constant SQL.
+                bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), values)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|_| ())
+            }
+            _ => {
+                for s in self.statements {
+                    s.execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// One multi-statement SQL text with every statement's `$n` shifted past the values
+    /// of the statements before it, and all the values in order.
+    fn joined(self) -> (String, Vec<Value>) {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        for s in self.statements {
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            renumber_into(&mut sql, s.sql, values.len());
+            values.extend(s.values);
+        }
+        (sql, values)
+    }
+}
+
+/// Appends `sql` with each `$n` replaced by `$(n + offset)`. The store's SQL has no `$`
+/// in string literals.
+fn renumber_into(out: &mut String, sql: &str, offset: usize) {
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_shifted_past_the_earlier_statements_values() {
+        let mut b = Batch::default();
+        b.push(Statement::new(
+            "UPDATE t SET a = $1, b = $2 WHERE id = $1",
+            vec![1.into(), "x".into()],
+        ));
+        b.push(Statement::new(
+            "INSERT INTO u VALUES ($1, $2, $2, $3)",
+            vec!["y".into(), 2.into(), Value::OptText(None)],
+        ));
+        let (sql, values) = b.joined();
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = $1, b = $2 WHERE id = $1;\nINSERT INTO u VALUES ($3, $4, $4, $5)"
+        );
+        assert_eq!(values.len(), 5);
+        assert_eq!(values[2], Value::Text("y".into()));
+    }
+
+    #[test]
+    fn a_dollar_without_digits_is_left_alone() {
+        let mut out = String::new();
+        renumber_into(&mut out, "SELECT '$' || $12", 3);
+        assert_eq!(out, "SELECT '$' || $15");
+    }
+}
