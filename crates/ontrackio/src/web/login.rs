@@ -261,10 +261,7 @@ pub async fn logout(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::SIGNED_OUT,
         &cu.user.email,
         client.origin(),

@@ -12,7 +12,7 @@ use super::chrome::{Chrome, fmt_opt_time};
 use super::client::ClientInfo;
 use super::session::CurrentUser;
 use super::{AppError, AppState, csrf};
-use crate::audit::{self, Actor, actions};
+use crate::audit::{self, actions};
 use crate::avatar::{self, AvatarError};
 use crate::domain::{PersonName, UserId};
 use crate::store;
@@ -136,10 +136,7 @@ pub async fn update_profile(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::PROFILE_UPDATED,
         &cu.user.email,
         client.origin(),
@@ -174,10 +171,7 @@ pub async fn upload_avatar(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::AVATAR_CHANGED,
         &cu.user.email,
         client.origin(),

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use crate::audit::{self, Actor, actions};
+use crate::audit::{self, actions};
 use crate::domain::{EmailAddress, PersonName, Role, UserId, UserStatus};
 use crate::store::{self, users::User};
 use crate::web::chrome::{Chrome, avatar_url, fmt_opt_time};
@@ -210,10 +210,7 @@ pub async fn invite(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::USER_INVITED,
         email.as_str(),
         client.origin(),
@@ -308,10 +305,7 @@ pub async fn set_role(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::ROLE_CHANGED,
         &target.email,
         client.origin(),
@@ -355,10 +349,7 @@ pub async fn set_external(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         actions::EXTERNAL_CHANGED,
         &target.email,
         client.origin(),
@@ -449,10 +440,7 @@ pub async fn set_status(
     audit::record(
         &mut tx,
         &cu.workspace.id,
-        Actor::User {
-            id: &cu.user.id,
-            label: &cu.user.email,
-        },
+        cu.actor(),
         action,
         &target.email,
         client.origin(),
