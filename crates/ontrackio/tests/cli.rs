@@ -21,14 +21,40 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A server process that is stopped when the test ends, even when an assertion fails
+/// first — a failing test must not leave a demo running on the machine.
+struct Server(Child);
+
+impl std::ops::Deref for Server {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the demo and reads its banner up to the line that says it is serving.
-fn start_demo(dir: &std::path::Path, port: u16) -> (Child, String) {
-    let mut child = ontrackio(dir)
-        .args(["demo", "--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn start_demo(dir: &std::path::Path, port: u16) -> (Server, String) {
+    let mut child = Server(
+        ontrackio(dir)
+            .args(["demo", "--port", &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     loop {
@@ -319,12 +345,14 @@ fn generate_key_prints_32_random_bytes_in_base64() {
 async fn entra_emulator_serves_the_demo_directory() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = ontrackio(dir.path())
-        .args(["entra-emulator", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Server(
+        ontrackio(dir.path())
+            .args(["entra-emulator", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     // Keep the reader alive until the end: the emulator prints after its first line.
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
