@@ -244,6 +244,21 @@ async fn connect_with_config() -> anyhow::Result<(Config, Db)> {
     Ok((config, db))
 }
 
+/// Tells a server running on the same SQLite file that a user changed, so that it rereads
+/// their sessions (see `auth::session_cache`). The change itself is committed either way; a
+/// server that misses the announcement rereads within `MAX_AGE_SECS`, hence only a warning.
+fn announce_user_change(config: &Config) {
+    if let Some(path) = store::sqlite_path(&config.database_url)
+        && let Err(e) = crate::auth::session_cache::OutsideChanges::announce(&path)
+    {
+        eprintln!(
+            "warning: could not tell a running server about the change ({}: {e}); it applies within {} s",
+            crate::auth::session_cache::OutsideChanges::path_for(&path).display(),
+            crate::auth::session_cache::MAX_AGE_SECS
+        );
+    }
+}
+
 fn setup_url(config: &Config, slug: &WorkspaceSlug, token: &str) -> String {
     format!(
         "{}/setup?token={token}",
@@ -478,6 +493,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
                 .await?;
             }
             tx.commit().await?;
+            announce_user_change(&config);
             println!("Updated {}.", user.email);
         }
         UserCommand::Disable { slug, email } => {
@@ -507,6 +523,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             )
             .await?;
             tx.commit().await?;
+            announce_user_change(&config);
             println!("Disabled {} and ended {ended} session(s).", user.email);
         }
         UserCommand::Enable { slug, email } => {
@@ -530,6 +547,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             )
             .await?;
             tx.commit().await?;
+            announce_user_change(&config);
             println!("Enabled {}.", user.email);
         }
         UserCommand::SetupLink { slug, email } => {

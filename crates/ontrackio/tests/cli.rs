@@ -378,3 +378,88 @@ async fn entra_emulator_serves_the_demo_directory() {
     child.wait().unwrap();
     drop(out);
 }
+
+/// The server keeps signed-in users in memory (`auth::session_cache`); the command-line
+/// tool is another process writing the same SQLite file, and its changes must still apply
+/// to the very next request.
+#[tokio::test]
+async fn role_changes_and_disabling_from_the_command_line_apply_to_a_running_servers_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut server, banner) = start_demo(dir.path(), port);
+    // The demo logs at debug level; drain it so that a full pipe never stalls the server.
+    let mut log = server.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    let password = banner_value(&banner, "Password:");
+    ontrackio::install_crypto_provider();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .resolve("acme.localhost", addr)
+        .build()
+        .unwrap();
+    let base = format!("http://acme.localhost:{port}");
+    let html = c
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = &html[start..start + html[start..].find('"').unwrap()];
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token),
+            ("email", "admin@acme.test"),
+            ("password", password.as_str()),
+            ("return_to", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/admin/dashboard");
+    let status = |path: &'static str| {
+        let c = c.clone();
+        let url = format!("{base}{path}");
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    };
+    // Twice: the second answer comes from the server's memory.
+    assert_eq!(status("/admin/settings/integrations").await, 200);
+    assert_eq!(status("/admin/settings/integrations").await, 200);
+
+    let cli = |args: &[&str]| {
+        let out = ontrackio(dir.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli(&[
+        "user",
+        "add",
+        "acme",
+        "boss@acme.test",
+        "--role",
+        "super-admin",
+    ]);
+    cli(&["user", "set", "acme", "admin@acme.test", "--role", "admin"]);
+    assert_eq!(
+        status("/admin/settings/integrations").await,
+        403,
+        "the demoted admin still reaches the super-admin settings"
+    );
+    assert_eq!(status("/admin/dashboard").await, 200);
+
+    cli(&["user", "disable", "acme", "admin@acme.test"]);
+    assert_eq!(
+        status("/admin/dashboard").await,
+        303,
+        "the disabled admin is still signed in"
+    );
+}

@@ -3,4 +3,5 @@
 pub mod microsoft;
 pub mod password;
 pub mod session;
+pub mod session_cache;
 pub mod throttle;

@@ -167,11 +167,24 @@ impl Db {
 }
 
 /// `sqlite://./dir/file.db` → creates `./dir` and asks SQLite to create the file.
-fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
+/// The file behind a SQLite URL (`sqlite://path?params`), or `None` for PostgreSQL.
+pub fn sqlite_path(url: &DatabaseUrl) -> Option<std::path::PathBuf> {
+    let DatabaseUrl::Sqlite(url) = url else {
+        return None;
+    };
+    let (path, _) = split_sqlite_url(url);
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+fn split_sqlite_url(url: &str) -> (&str, &str) {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
+fn sqlite_url_creating_dirs(url: &str) -> anyhow::Result<String> {
+    let (path, query) = split_sqlite_url(url);
     if path.is_empty() || path == ":memory:" {
         anyhow::bail!(
             "an in-memory SQLite database would lose everything at exit; give a file path"

@@ -2,17 +2,16 @@
 //! sign-in, to an anonymous seed cookie) and must not come from another site.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
-use super::host::Site;
 use super::session::CurrentUser;
 use super::{AppError, AppState};
 use crate::crypto::random_token;
+use crate::store::workspaces::Workspace;
 
 pub const FIELD: &str = "csrf_token";
 
@@ -27,10 +26,19 @@ fn seed_cookie_name(https: bool) -> &'static str {
 /// What a token is bound to: the session if there is one, else the anonymous seed.
 fn binding(cu: Option<&CurrentUser>, seed: Option<&str>) -> Option<String> {
     match (cu, seed) {
-        (Some(cu), _) => Some(format!("session:{}", cu.token_hash)),
+        (Some(cu), _) => Some(session_binding(&cu.token_hash)),
         (None, Some(seed)) if seed.len() == 43 => Some(format!("anon:{seed}")),
         _ => None,
     }
+}
+
+fn session_binding(token_hash: &str) -> String {
+    format!("session:{token_hash}")
+}
+
+/// The token of a session's forms; `CurrentUser::csrf_token` holds it for every request.
+pub fn token_for_session(state: &AppState, token_hash: &str) -> String {
+    state.csrf.token_for(&session_binding(token_hash))
 }
 
 /// The token for a page's forms, plus a seed cookie to set for an anonymous visitor who
@@ -40,6 +48,9 @@ pub fn token_for_page(
     cu: Option<&CurrentUser>,
     jar: &CookieJar,
 ) -> (String, Option<Cookie<'static>>) {
+    if let Some(cu) = cu {
+        return (cu.csrf_token.to_string(), None);
+    }
     let seed = jar
         .get(seed_cookie_name(state.https()))
         .map(|c| c.value().to_string());
@@ -69,30 +80,27 @@ fn same_origin(headers: &HeaderMap, expected_origin: &str) -> bool {
     }
 }
 
+/// Checks a state-changing request to a workspace: same origin, and a token bound to the
+/// session (or the anonymous seed). Reading the token consumes the body, so the request
+/// comes back with the same bytes; `Err` is the refusal page.
 pub async fn verify(
-    State(state): State<AppState>,
-    jar: CookieJar,
+    state: &AppState,
+    ws: &Workspace,
+    cu: Option<&CurrentUser>,
     req: Request,
-    next: Next,
-) -> Response {
+) -> Result<Request, Response> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
+        return Ok(req);
     }
-    let Some(Site::Workspace(ws)) = req.extensions().get::<Site>().cloned() else {
-        return next.run(req).await;
-    };
     if !same_origin(
         req.headers(),
         &state.config.base_url.workspace_origin(ws.slug.as_str()),
     ) {
-        return AppError::Csrf.into_response();
+        return Err(AppError::Csrf.into_response());
     }
-    let cu = req.extensions().get::<CurrentUser>().cloned();
-    let seed = jar
-        .get(seed_cookie_name(state.https()))
-        .map(|c| c.value().to_string());
-    let Some(bound) = binding(cu.as_ref(), seed.as_deref()) else {
-        return AppError::Csrf.into_response();
+    let seed = super::cookies::value(req.headers(), seed_cookie_name(state.https()));
+    let Some(bound) = binding(cu, seed.as_deref()) else {
+        return Err(AppError::Csrf.into_response());
     };
     // The token travels in the form body; read it, then hand the same bytes on.
     let (parts, body) = req.into_parts();
@@ -100,14 +108,13 @@ pub async fn verify(
     // its own, smaller limit.
     let bytes = match axum::body::to_bytes(body, super::my::AVATAR_BODY_LIMIT).await {
         Ok(b) => b,
-        Err(_) => return AppError::PayloadTooLarge.into_response(),
+        Err(_) => return Err(AppError::PayloadTooLarge.into_response()),
     };
     let presented = token_from_body(&parts.headers, &bytes).await;
     if !presented.is_some_and(|t| state.csrf.verify(&bound, &t)) {
-        return AppError::Csrf.into_response();
+        return Err(AppError::Csrf.into_response());
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 async fn token_from_body(headers: &HeaderMap, bytes: &Bytes) -> Option<String> {

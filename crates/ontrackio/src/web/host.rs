@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header;
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::middleware::Next;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::{AppError, AppState};
@@ -64,24 +63,22 @@ pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ForeignH
     Ok(Some(label.to_string()))
 }
 
-pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
+/// Which site the request's `Host` names; `Err` is the page to answer instead.
+pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Response> {
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let site = match slug_of(host, state.config.base_url.domain()) {
-        Ok(None) => Site::Root,
+    match slug_of(host, state.config.base_url.domain()) {
+        Ok(None) => Ok(Site::Root),
         // Cached: a sign-in is three requests and each would otherwise begin with a query.
         Ok(Some(slug)) => match state.microsoft.settings.workspace(&state.db, &slug).await {
-            Ok(Some(ws)) => Site::Workspace(ws),
-            Ok(None) => return AppError::NotFound.into_response(),
-            Err(e) => return AppError::from(e).into_response(),
+            Ok(Some(ws)) => Ok(Site::Workspace(ws)),
+            Ok(None) => Err(AppError::NotFound.into_response()),
+            Err(e) => Err(AppError::from(e).into_response()),
         },
-        Err(ForeignHost) => return AppError::NotFound.into_response(),
-    };
-    req.extensions_mut().insert(site);
-    next.run(req).await
+        Err(ForeignHost) => Err(AppError::NotFound.into_response()),
+    }
 }
 
 /// The request's workspace; routes that need one answer 404 on the bare domain.

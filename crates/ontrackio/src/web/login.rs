@@ -245,6 +245,7 @@ pub async fn submit(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&user.id);
 
     let jar = jar.add(session::session_cookie(&token, state.https()));
     Ok((jar, Redirect::to(&landing(&user, return_to.as_ref()))).into_response())
@@ -269,6 +270,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&cu.user.id);
     let jar = jar.add(session::removal_cookie(state.https()));
     Ok((jar, Redirect::to("/login?notice=signed-out")).into_response())
 }

@@ -618,6 +618,8 @@ async fn apply(
     }
     writes.execute(&mut tx, state.db.backend()).await?;
     tx.commit().await?;
+    // A returning user's names, address or last sign-in changed: pages read them afresh.
+    state.sessions.forget_user(&user_id);
     if record_success {
         health.note_success_recorded(ws.id.as_str());
     }

@@ -4,6 +4,7 @@ mod admin;
 mod assets;
 mod chrome;
 mod client;
+mod cookies;
 mod csrf;
 mod error;
 mod health;
@@ -28,6 +29,7 @@ use axum_extra::extract::cookie::Key;
 use tokio::net::TcpListener;
 
 use crate::auth::microsoft::Microsoft;
+use crate::auth::session_cache::{OutsideChanges, SessionCache};
 use crate::config::Config;
 use crate::crypto::CsrfKey;
 use crate::store::Db;
@@ -50,6 +52,8 @@ pub struct Inner {
     pub microsoft: Arc<Microsoft>,
     /// Encrypts the Microsoft flow cookie.
     pub flow_key: Key,
+    /// Signed-in users by session, so that a page needs no database round trip.
+    pub sessions: SessionCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,6 +77,15 @@ impl AppState {
         key[..32].copy_from_slice(config.keys.derive("cookie-encryption").as_ref());
         key[32..].copy_from_slice(config.keys.derive("cookie-signing").as_ref());
         let flow_key = Key::from(&key);
+        let sessions = match crate::store::sqlite_path(&config.database_url) {
+            Some(path) => {
+                let outside = OutsideChanges::open(&path).with_context(|| {
+                    format!("cannot open {}", OutsideChanges::path_for(&path).display())
+                })?;
+                SessionCache::enabled(Some(outside))
+            }
+            None => SessionCache::disabled(),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -80,6 +93,7 @@ impl AppState {
                 csrf,
                 microsoft,
                 flow_key,
+                sessions,
             }),
         })
     }
@@ -141,10 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(super_admin)
         .fallback(root::not_found)
-        // Layers run outside-in: host → session → CSRF → handler.
-        .layer(from_fn_with_state(state.clone(), csrf::verify))
-        .layer(from_fn_with_state(state.clone(), session::load))
-        .layer(from_fn_with_state(state.clone(), host::resolve));
+        .layer(from_fn_with_state(state.clone(), edge));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -153,6 +164,36 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), security_headers::apply))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)
+}
+
+/// What every workspace request passes through, in this order: the site its `Host` names,
+/// the signed-in user of a workspace, then CSRF for state-changing requests. One layer
+/// rather than three: each `from_fn` layer clones the service stack below it and boxes a
+/// future on every request, which was a tenth of a signed-in page's work.
+async fn edge(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let site = match host::resolve(&state, req.headers()).await {
+        Ok(site) => site,
+        Err(page) => return page,
+    };
+    if let host::Site::Workspace(ws) = &site {
+        let cu = match session::load(&state, ws, req.headers()).await {
+            Ok(cu) => cu,
+            Err(page) => return page,
+        };
+        req = match csrf::verify(&state, ws, cu.as_ref(), req).await {
+            Ok(req) => req,
+            Err(page) => return page,
+        };
+        if let Some(cu) = cu {
+            req.extensions_mut().insert(cu);
+        }
+    }
+    req.extensions_mut().insert(site);
+    next.run(req).await
 }
 
 /// The running server: bound before it is returned, so callers know the port.

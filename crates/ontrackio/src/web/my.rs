@@ -30,12 +30,8 @@ struct DashboardPage {
     external: bool,
 }
 
-pub async fn dashboard(
-    State(state): State<AppState>,
-    cu: CurrentUser,
-    jar: CookieJar,
-) -> Result<Response, AppError> {
-    let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
+pub async fn dashboard(cu: CurrentUser) -> Result<Response, AppError> {
+    let token = cu.csrf_token.to_string();
     let u = &cu.user;
     let page = DashboardPage {
         first_name: if u.first_name.is_empty() {
@@ -144,6 +140,7 @@ pub async fn update_profile(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&cu.user.id);
     Ok(Redirect::to("/my/profile?notice=saved").into_response())
 }
 
@@ -179,6 +176,7 @@ pub async fn upload_avatar(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&cu.user.id);
     Ok(Redirect::to("/my/profile?notice=avatar").into_response())
 }
 

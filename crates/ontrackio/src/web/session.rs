@@ -3,15 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::CookieJar;
 
-use super::host::Site;
 use super::{AppError, AppState};
 use crate::auth::session::{self as auth_session, TOUCH_INTERVAL_SECS};
+use crate::auth::session_cache::Session as SessionInCache;
 use crate::crypto::SessionToken;
 use crate::domain::{Role, UserStatus};
 use crate::store::{self, users::User, workspaces::Workspace};
@@ -19,9 +18,11 @@ use crate::store::{self, users::User, workspaces::Workspace};
 /// The signed-in user of this request, in this workspace.
 #[derive(Clone)]
 pub struct CurrentUser {
-    pub user: User,
+    pub user: Arc<User>,
     pub workspace: Arc<Workspace>,
     pub token_hash: String,
+    /// The CSRF token of this session's forms (see `csrf`).
+    pub csrf_token: Arc<str>,
 }
 
 impl CurrentUser {
@@ -34,27 +35,21 @@ impl CurrentUser {
     }
 }
 
+/// The signed-in user of a workspace request, if its session cookie holds a live session;
+/// `Err` is the page to answer instead (the database failed).
 pub async fn load(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    if let Some(Site::Workspace(ws)) = req.extensions().get::<Site>().cloned() {
-        let token = jar
-            .get(auth_session::cookie_name(state.https()))
-            .and_then(|c| SessionToken::from_cookie(c.value()));
-        if let Some(token) = token {
-            match current_user(&state, ws, &token).await {
-                Ok(Some(cu)) => {
-                    req.extensions_mut().insert(cu);
-                }
-                Ok(None) => {}
-                Err(e) => return AppError::from(e).into_response(),
-            }
-        }
-    }
-    next.run(req).await
+    state: &AppState,
+    ws: &Arc<Workspace>,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<CurrentUser>, Response> {
+    let token = super::cookies::value(headers, auth_session::cookie_name(state.https()))
+        .and_then(|v| SessionToken::from_cookie(&v));
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    current_user(state, ws.clone(), &token)
+        .await
+        .map_err(|e| AppError::from(e).into_response())
 }
 
 async fn current_user(
@@ -63,23 +58,64 @@ async fn current_user(
     token: &SessionToken,
 ) -> Result<Option<CurrentUser>, sqlx::Error> {
     let hash = token.hash();
+    let now = store::now();
+    let cache = &state.sessions;
+    // The session as this node last read it, if nothing has changed it since; otherwise
+    // from the database (and kept for the next page).
+    let session = match cache.get(&hash, now) {
+        Some(s) if s.user.workspace_id != ws.id => return Ok(None),
+        // Dead by the clock: the database decides (and deletes) as before.
+        Some(s) if !auth_session::is_alive(now, s.last_seen_at, s.expires_at) => {
+            return from_database(state, ws, hash, now).await;
+        }
+        Some(s) => s,
+        None => return from_database(state, ws, hash, now).await,
+    };
+    if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
+        store::sessions::touch(state.db.pool(), &hash).await?;
+        cache.touched(&hash, now);
+    }
+    Ok(Some(CurrentUser {
+        user: session.user,
+        workspace: ws,
+        token_hash: hash,
+        csrf_token: session.csrf_token,
+    }))
+}
+
+async fn from_database(
+    state: &AppState,
+    ws: Arc<Workspace>,
+    hash: String,
+    now: i64,
+) -> Result<Option<CurrentUser>, sqlx::Error> {
+    let ticket = state.sessions.ticket();
     let Some(row) = store::sessions::find_with_user(state.db.pool(), &ws.id, &hash).await? else {
         return Ok(None);
     };
-    let now = store::now();
     if !auth_session::is_alive(now, row.last_seen_at, row.expires_at)
         || row.user.status == UserStatus::Disabled
     {
         store::sessions::delete(state.db.pool(), &hash).await?;
         return Ok(None);
     }
-    if now - row.last_seen_at >= TOUCH_INTERVAL_SECS {
+    let mut last_seen_at = row.last_seen_at;
+    if now - last_seen_at >= TOUCH_INTERVAL_SECS {
         store::sessions::touch(state.db.pool(), &hash).await?;
+        last_seen_at = now;
     }
+    let session = SessionInCache {
+        user: Arc::new(row.user),
+        csrf_token: super::csrf::token_for_session(state, &hash).into(),
+        last_seen_at,
+        expires_at: row.expires_at,
+    };
+    state.sessions.keep(ticket, &hash, session.clone(), now);
     Ok(Some(CurrentUser {
-        user: row.user,
+        user: session.user,
         workspace: ws,
         token_hash: hash,
+        csrf_token: session.csrf_token,
     }))
 }
 

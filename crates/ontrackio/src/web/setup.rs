@@ -128,5 +128,6 @@ pub async fn submit(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&user.id);
     Ok(Redirect::to("/login?notice=password-set").into_response())
 }

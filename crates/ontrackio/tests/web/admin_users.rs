@@ -328,3 +328,37 @@ async fn a_user_of_another_workspace_cannot_be_changed_from_this_one() {
         UserStatus::Active
     );
 }
+
+#[tokio::test]
+async fn a_role_change_applies_to_the_users_open_sessions_at_once() {
+    let app = spawn_app().await;
+    let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
+    let e = app.signed_in("acme", "emp@acme.test").await;
+    let admin_page = || async {
+        e.get(app.url("acme", "/admin/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // Read twice before the change, so that the server has the session in memory.
+    assert_eq!(admin_page().await, StatusCode::FORBIDDEN);
+    assert_eq!(admin_page().await, StatusCode::FORBIDDEN);
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    for (role, expected) in [
+        ("admin", StatusCode::OK),
+        ("employee", StatusCode::FORBIDDEN),
+    ] {
+        let r = app
+            .post_form(
+                &c,
+                "acme",
+                &format!("/admin/users/{emp}/role"),
+                "/admin/users",
+                &[("role", role)],
+            )
+            .await;
+        assert_redirects_to(&r, "/admin/users?notice=updated");
+        assert_eq!(admin_page().await, expected, "after the change to {role}");
+    }
+}

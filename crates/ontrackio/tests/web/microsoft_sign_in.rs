@@ -614,3 +614,28 @@ async fn a_user_who_cancels_sees_the_aadsts_page_and_the_refusal_is_audited() {
         1
     );
 }
+
+#[tokio::test]
+async fn names_brought_by_a_microsoft_sign_in_show_at_once_in_the_users_other_sessions() {
+    let app = spawn_app_with_microsoft("common", "acme.test").await;
+    app.add_user("acme", ms::ADELE_UPN, Role::Employee).await;
+    let laptop = app.signed_in("acme", ms::ADELE_UPN).await;
+    let welcome = || async {
+        let html = laptop
+            .get(app.url("acme", "/my/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        html.contains("Welcome, Adele")
+    };
+    // The password user was added as "Test User"; read twice, so the server keeps it.
+    assert!(!welcome().await);
+    assert!(!welcome().await);
+    let phone = app.browser();
+    let r = app.microsoft_sign_in(&phone, "acme", ms::ADELE_UPN).await;
+    assert_redirects_to(&r, "/my/dashboard");
+    assert!(welcome().await, "the laptop still shows the old name");
+}

@@ -313,6 +313,7 @@ pub async fn set_role(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&target.id);
     Ok(Redirect::to("/admin/users?notice=updated").into_response())
 }
 
@@ -357,6 +358,7 @@ pub async fn set_external(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&target.id);
     Ok(Redirect::to("/admin/users?notice=updated").into_response())
 }
 
@@ -448,5 +450,6 @@ pub async fn set_status(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_user(&target.id);
     Ok(Redirect::to("/admin/users?notice=updated").into_response())
 }

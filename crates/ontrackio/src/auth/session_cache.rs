@@ -1,0 +1,318 @@
+//! The signed-in user behind a session token, kept in memory so that a signed-in page does
+//! not cost a database round trip (DESIGN §8; BENCHMARKS.md measured the round trip at
+//! most of a page's CPU).
+//!
+//! The database stays the truth. An entry is trusted only while nothing that could change
+//! its answer has happened since it was read:
+//! - every write to a user or their sessions on this node calls [`SessionCache::forget_user`]
+//!   *after its commit* (the entry remembers the change counter read *before* its query, so
+//!   a read racing a write is never kept);
+//! - another process writing the same SQLite file (the `ontrackio user …` commands) says so
+//!   through [`OutsideChanges`], checked with one `fstat` before any entry is trusted;
+//! - an entry is reread at least every [`MAX_AGE_SECS`] whatever happens, so a write path
+//!   that forgot to say so cannot keep a stale answer for long;
+//! - on PostgreSQL, where other nodes write too and a `NOTIFY` would arrive a moment after
+//!   their commit, the cache is off: "disabling a user ends their sessions" stays immediate
+//!   on every node.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+
+use parking_lot::RwLock;
+
+use crate::domain::UserId;
+use crate::store::users::User;
+
+/// How long an entry may be trusted without being reread, whatever the change counters say.
+pub const MAX_AGE_SECS: i64 = 30;
+/// A bound on memory (an entry is a few hundred bytes); when full, the cache starts over.
+const MAX_ENTRIES: usize = 20_000;
+/// Users are spread over this many change counters: forgetting one user costs nothing for
+/// the others except those sharing a stripe, which are merely reread.
+const STRIPES: usize = 1024;
+
+/// What this node knows of a session: the row and its user, as the database said them.
+/// The session's workspace is its user's.
+#[derive(Clone)]
+pub struct Session {
+    pub user: Arc<User>,
+    /// The session's CSRF token, an HMAC of it: computed once per read, not per page.
+    pub csrf_token: Arc<str>,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+struct Entry {
+    session: Session,
+    /// The change counter before the read: any later change to this user invalidates it.
+    seen: u64,
+    read_at: i64,
+}
+
+/// Taken before reading a session from the database; [`SessionCache::keep`] refuses the
+/// answer if anything changed meanwhile.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
+pub struct SessionCache {
+    enabled: bool,
+    entries: RwLock<HashMap<String, Entry>>,
+    /// Counts every change; stripes and `all` hold the count at their last change.
+    counter: AtomicU64,
+    stripes: Box<[AtomicU64]>,
+    all: AtomicU64,
+    outside: Option<OutsideChanges>,
+}
+
+impl SessionCache {
+    /// A cache that keeps nothing (PostgreSQL, or when told off).
+    pub fn disabled() -> Self {
+        Self::new(false, None)
+    }
+
+    /// A working cache; `outside` watches for other processes' writes to the same file.
+    pub fn enabled(outside: Option<OutsideChanges>) -> Self {
+        Self::new(true, outside)
+    }
+
+    fn new(enabled: bool, outside: Option<OutsideChanges>) -> Self {
+        Self {
+            enabled,
+            entries: RwLock::new(HashMap::new()),
+            counter: AtomicU64::new(0),
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            all: AtomicU64::new(0),
+            outside,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Call before the database read whose answer may be kept.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.counter.load(SeqCst))
+    }
+
+    /// The session behind a token hash, if what this node read can still be trusted at `now`.
+    pub fn get(&self, token_hash: &str, now: i64) -> Option<Session> {
+        if !self.enabled {
+            return None;
+        }
+        if let Some(outside) = &self.outside
+            && outside.changed()
+        {
+            self.forget_all();
+            return None;
+        }
+        let entries = self.entries.read();
+        let entry = entries.get(token_hash)?;
+        let fresh = now - entry.read_at < MAX_AGE_SECS
+            && self.all.load(SeqCst) <= entry.seen
+            && self.stripe(&entry.session.user.id).load(SeqCst) <= entry.seen;
+        fresh.then(|| entry.session.clone())
+    }
+
+    /// Keeps what the database said, unless something changed since `ticket` was taken.
+    pub fn keep(&self, ticket: Ticket, token_hash: &str, session: Session, now: i64) {
+        if !self.enabled
+            || self.all.load(SeqCst) > ticket.0
+            || self.stripe(&session.user.id).load(SeqCst) > ticket.0
+        {
+            return;
+        }
+        let entry = Entry {
+            session,
+            seen: ticket.0,
+            read_at: now,
+        };
+        let mut entries = self.entries.write();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(token_hash.to_string(), entry);
+    }
+
+    /// Records a `last_seen_at` this node has just written.
+    pub fn touched(&self, token_hash: &str, at: i64) {
+        if let Some(e) = self.entries.write().get_mut(token_hash) {
+            e.session.last_seen_at = at;
+        }
+    }
+
+    /// After a committed write to this user or to any of their sessions.
+    pub fn forget_user(&self, user: &UserId) {
+        if self.enabled {
+            let n = self.counter.fetch_add(1, SeqCst) + 1;
+            self.stripe(user).fetch_max(n, SeqCst);
+        }
+    }
+
+    /// After a write that may concern anybody.
+    pub fn forget_all(&self) {
+        if self.enabled {
+            let n = self.counter.fetch_add(1, SeqCst) + 1;
+            self.all.fetch_max(n, SeqCst);
+            self.entries.write().clear();
+        }
+    }
+
+    fn stripe(&self, user: &UserId) -> &AtomicU64 {
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(user.as_str());
+        &self.stripes[(h as usize) % STRIPES]
+    }
+}
+
+/// Another process's writes to the same SQLite file: the command-line tool appends a byte
+/// to `<database>-changes` after each change to users or sessions, and the server compares
+/// the file's length (one `fstat` on a file it keeps open) before trusting its cache.
+///
+/// Written here because SQLite offers no notification between processes (`PRAGMA
+/// data_version` also counts this process's own connections, so it would change on every
+/// sign-in), and a file watcher would add a thread and a crate for what one `fstat` does.
+pub struct OutsideChanges {
+    file: File,
+    seen_len: AtomicU64,
+}
+
+impl OutsideChanges {
+    /// Opens (creating) the signal file beside a SQLite database file.
+    pub fn open(database_path: &std::path::Path) -> std::io::Result<Self> {
+        let file = Self::open_file(&Self::path_for(database_path))?;
+        let len = file.metadata()?.len();
+        Ok(Self {
+            file,
+            seen_len: AtomicU64::new(len),
+        })
+    }
+
+    pub fn path_for(database_path: &std::path::Path) -> PathBuf {
+        let mut p = database_path.as_os_str().to_owned();
+        p.push("-changes");
+        PathBuf::from(p)
+    }
+
+    fn open_file(path: &std::path::Path) -> std::io::Result<File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+    }
+
+    /// Tells a running server on the same file that users or sessions changed.
+    pub fn announce(database_path: &std::path::Path) -> std::io::Result<()> {
+        use std::io::Write;
+        Self::open_file(&Self::path_for(database_path))?.write_all(b".")
+    }
+
+    /// Whether another process announced a change since the last call. An unreadable
+    /// file counts as a change: the cache is then bypassed, never trusted blindly.
+    fn changed(&self) -> bool {
+        let Ok(len) = self.file.metadata().map(|m| m.len()) else {
+            return true;
+        };
+        self.seen_len.swap(len, SeqCst) != len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Role, UserStatus, WorkspaceId};
+
+    fn user(id: &str) -> Arc<User> {
+        Arc::new(User {
+            id: UserId::from_db(id.to_string()),
+            workspace_id: WorkspaceId::from_db("ws".to_string()),
+            email: format!("{id}@acme.test"),
+            first_name: String::new(),
+            last_name: String::new(),
+            role: Role::Employee,
+            external: false,
+            status: UserStatus::Active,
+            email_verified: true,
+            has_password: false,
+            avatar_version: 0,
+            last_login_at: None,
+            last_login_ip: None,
+            created_at: 0,
+        })
+    }
+
+    fn session(user: Arc<User>) -> Session {
+        Session {
+            user,
+            csrf_token: "csrf".into(),
+            last_seen_at: 100,
+            expires_at: 1000,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_kept_until_its_user_changes() {
+        let c = SessionCache::enabled(None);
+        let t = c.ticket();
+        c.keep(t, "h1", session(user("a")), 100);
+        c.keep(t, "h2", session(user("b")), 100);
+        assert!(c.get("h1", 101).is_some());
+        c.forget_user(&UserId::from_db("a".to_string()));
+        assert!(c.get("h1", 101).is_none(), "a's session must be reread");
+        // Another user is untouched unless they share a stripe, which this pair does not.
+        assert_ne!(
+            c.stripe(&UserId::from_db("a".into())) as *const _,
+            c.stripe(&UserId::from_db("b".into())) as *const _
+        );
+        assert!(c.get("h2", 101).is_some());
+        c.forget_all();
+        assert!(c.get("h2", 101).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let c = SessionCache::enabled(None);
+        let before_write = c.ticket();
+        // The write commits and is announced while the read is on its way.
+        c.forget_user(&UserId::from_db("a".to_string()));
+        c.keep(before_write, "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_none());
+        // A read that started after the write is kept.
+        let after = c.ticket();
+        c.keep(after, "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_some());
+    }
+
+    #[test]
+    fn entries_are_reread_after_their_maximum_age() {
+        let c = SessionCache::enabled(None);
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100 + MAX_AGE_SECS - 1).is_some());
+        assert!(c.get("h", 100 + MAX_AGE_SECS).is_none());
+    }
+
+    #[test]
+    fn a_disabled_cache_keeps_nothing() {
+        let c = SessionCache::disabled();
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_none());
+    }
+
+    #[test]
+    fn another_process_announcing_a_change_empties_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let c = SessionCache::enabled(Some(OutsideChanges::open(&db).unwrap()));
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_some());
+        OutsideChanges::announce(&db).unwrap();
+        assert!(c.get("h", 100).is_none());
+        // Reread after the announcement, it is trusted again.
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_some());
+    }
+}
