@@ -78,7 +78,7 @@ impl Db {
         let pool = match backend {
             Backend::Sqlite => {
                 AnyPoolOptions::new()
-                    .max_connections(8)
+                    .max_connections(4)
                     // A connection to a local file cannot go stale the way a socket can;
                     // pinging it on every acquire is a round trip to its worker thread
                     // per query for nothing.

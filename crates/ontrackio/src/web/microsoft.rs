@@ -157,14 +157,14 @@ pub async fn callback(
         .get(flow::cookie_name(https))
         .and_then(|c| FlowState::from_cookie_value(c.value()));
     let Some(params) = flow::CallbackParams::parse(raw.as_deref()) else {
-        audit_refusal(
+        Box::pin(audit_refusal(
             &state,
             &ws,
             &client,
             "-",
             "malformed callback (repeated or oversized parameters)",
             None,
-        )
+        ))
         .await?;
         return page(
             StatusCode::BAD_REQUEST,
@@ -183,14 +183,14 @@ pub async fn callback(
             f
         }
         _ => {
-            audit_refusal(
+            Box::pin(audit_refusal(
                 &state,
                 &ws,
                 &client,
                 "-",
                 "missing, expired or mismatched sign-in state",
                 None,
-            )
+            ))
             .await?;
             return page(
                 StatusCode::BAD_REQUEST,
@@ -210,7 +210,7 @@ pub async fn callback(
             .chars()
             .take(500)
             .collect();
-        audit_refusal(
+        Box::pin(audit_refusal(
             &state,
             &ws,
             &client,
@@ -220,9 +220,15 @@ pub async fn callback(
                 error.chars().take(60).collect::<String>()
             ),
             code,
-        )
+        ))
         .await?;
-        settings::record_failure(&state.db, &ws.id, code, &first_line).await?;
+        Box::pin(settings::record_failure(
+            &state.db,
+            &ws.id,
+            code,
+            &first_line,
+        ))
+        .await?;
         state
             .microsoft
             .settings
@@ -236,7 +242,15 @@ pub async fn callback(
         );
     }
     let Some(code) = params.code else {
-        audit_refusal(&state, &ws, &client, "-", "callback without a code", None).await?;
+        Box::pin(audit_refusal(
+            &state,
+            &ws,
+            &client,
+            "-",
+            "callback without a code",
+            None,
+        ))
+        .await?;
         return page(
             StatusCode::BAD_REQUEST,
             plain(&ws, "Sign-in failed", SESSION_EXPIRED),
@@ -244,7 +258,7 @@ pub async fn callback(
             https,
         );
     };
-    let settings = state.microsoft.settings.effective(&state, &ws).await?;
+    let settings = Box::pin(state.microsoft.settings.effective(&state, &ws)).await?;
     let Some(cfg) = settings.sign_in() else {
         return page(
             StatusCode::NOT_FOUND,
@@ -257,7 +271,16 @@ pub async fn callback(
             https,
         );
     };
-    match finish(&state, &ws, &client, &cfg, &flow, &code).await {
+    // Wait for a turn here, before the sign-in's own (large) future exists: a burst of
+    // queued callbacks then costs a few hundred bytes each, not the whole exchange's state.
+    // Never closed, so acquiring only waits.
+    let _turn = state
+        .microsoft
+        .finishing
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    match Box::pin(finish(&state, &ws, &client, &cfg, &flow, &code)).await {
         Ok(Finished::SignedIn { token, landing }) => {
             let jar = jar.add(flow::removal(https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
@@ -274,7 +297,9 @@ pub async fn callback(
             jar,
             https,
         ),
-        Err(Failure::Microsoft(e)) => microsoft_failure(&state, &ws, &client, jar, e).await,
+        Err(Failure::Microsoft(e)) => {
+            Box::pin(microsoft_failure(&state, &ws, &client, jar, e)).await
+        }
         Err(Failure::Refused { title, message }) => page(
             StatusCode::BAD_GATEWAY,
             plain(&ws, title, message),
@@ -324,12 +349,6 @@ async fn finish(
     code: &str,
 ) -> Result<Finished, Failure> {
     let ms = &state.microsoft;
-    // Never closed, so acquiring only waits.
-    let _turn = ms
-        .finishing
-        .acquire()
-        .await
-        .map_err(|e| Failure::Internal(e.into()))?;
     let discovery = ms
         .client
         .discovery(cfg.tenant.segment())
