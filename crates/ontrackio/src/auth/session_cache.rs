@@ -26,6 +26,7 @@ use parking_lot::RwLock;
 
 use crate::domain::UserId;
 use crate::store::users::User;
+use crate::web::UserChrome;
 
 /// How long an entry may be trusted without being reread, whatever the change counters say.
 pub const MAX_AGE_SECS: i64 = 30;
@@ -42,6 +43,8 @@ pub struct Session {
     pub user: Arc<User>,
     /// The session's CSRF token, an HMAC of it: computed once per read, not per page.
     pub csrf_token: Arc<str>,
+    /// The user as every page's frame shows them, likewise.
+    pub chrome: Arc<UserChrome>,
     pub last_seen_at: i64,
     pub expires_at: i64,
 }
@@ -247,6 +250,7 @@ mod tests {
 
     fn session(user: Arc<User>) -> Session {
         Session {
+            chrome: Arc::new(UserChrome::of(&user)),
             user,
             csrf_token: "csrf".into(),
             last_seen_at: 100,

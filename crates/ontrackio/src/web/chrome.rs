@@ -1,14 +1,17 @@
 //! What every page's frame needs: workspace, the signed-in user, the CSRF token.
 
+use std::sync::Arc;
+
 use super::session::CurrentUser;
 use crate::avatar;
+use crate::store::users::User;
 use crate::store::workspaces::Workspace;
 
 pub struct Chrome {
     pub workspace_name: String,
     pub section: &'static str,
     pub csrf: String,
-    pub user: Option<UserChrome>,
+    pub user: Option<Arc<UserChrome>>,
 }
 
 pub struct UserChrome {
@@ -19,6 +22,8 @@ pub struct UserChrome {
     pub is_admin: bool,
     pub is_super_admin: bool,
     pub avatar_url: Option<String>,
+    /// "2026-11-27 09:00 UTC" or "Never", for the dashboard.
+    pub last_login: String,
 }
 
 impl Chrome {
@@ -32,20 +37,27 @@ impl Chrome {
     }
 
     pub fn for_user(cu: &CurrentUser, section: &'static str, csrf: String) -> Self {
-        let u = &cu.user;
         Self {
             workspace_name: cu.workspace.name.clone(),
             section,
             csrf,
-            user: Some(UserChrome {
-                name: u.display_name(),
-                email: u.email.clone(),
-                initials: avatar::initials(&u.first_name, &u.last_name, &u.email),
-                role_label: u.role.label(),
-                is_admin: u.role.is_admin(),
-                is_super_admin: u.role == crate::domain::Role::SuperAdmin,
-                avatar_url: avatar_url(u.id.as_str(), u.avatar_version),
-            }),
+            user: Some(cu.chrome.clone()),
+        }
+    }
+}
+
+impl UserChrome {
+    /// Built once per session read (and kept with the session), not on every page.
+    pub fn of(u: &User) -> Self {
+        Self {
+            name: u.display_name(),
+            email: u.email.clone(),
+            initials: avatar::initials(&u.first_name, &u.last_name, &u.email),
+            role_label: u.role.label(),
+            is_admin: u.role.is_admin(),
+            is_super_admin: u.role == crate::domain::Role::SuperAdmin,
+            avatar_url: avatar_url(u.id.as_str(), u.avatar_version),
+            last_login: fmt_opt_time(u.last_login_at),
         }
     }
 }

@@ -6,17 +6,32 @@ use axum::http::{HeaderMap, header};
 use axum_extra::extract::cookie::Cookie;
 
 /// The value of the cookie called `name`, percent-decoded; the last of several wins, as
-/// in `CookieJar`.
+/// in `CookieJar`. Pairs are told apart by name; only a matching value that is
+/// percent-encoded needs the `cookie` crate's parser (quotes are kept, as it keeps them).
 pub fn value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(Cookie::split_parse_encoded)
-        .filter_map(Result::ok)
-        .filter(|c| c.name() == name)
-        .last()
-        .map(|c| c.value().to_string())
+    let mut found = None;
+    for header in headers.get_all(header::COOKIE) {
+        let Ok(header) = header.to_str() else {
+            continue;
+        };
+        for pair in header.split(';') {
+            let Some((n, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if n.trim() != name {
+                continue;
+            }
+            let v = v.trim();
+            // Our own values (base64url tokens) need no decoding; anything percent-encoded
+            // goes through the `cookie` crate.
+            if !v.contains('%') {
+                found = Some(v.to_string());
+            } else if let Ok(c) = Cookie::parse_encoded(pair.trim()) {
+                found = Some(c.value().to_string());
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -26,11 +41,12 @@ mod tests {
     #[test]
     fn finds_the_named_cookie_in_any_cookie_header() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, "a=1; b=two%20words".parse().unwrap());
-        h.append(header::COOKIE, "c=3; a=4".parse().unwrap());
+        h.append(header::COOKIE, "a=1;b=two%20words; junk".parse().unwrap());
+        h.append(header::COOKIE, "c=3; a=4; q=\"quoted\"".parse().unwrap());
         assert_eq!(value(&h, "a").as_deref(), Some("4"));
         assert_eq!(value(&h, "b").as_deref(), Some("two words"));
         assert_eq!(value(&h, "c").as_deref(), Some("3"));
+        assert_eq!(value(&h, "q").as_deref(), Some("\"quoted\""));
         assert_eq!(value(&h, "d"), None);
         assert_eq!(value(&HeaderMap::new(), "a"), None);
     }

@@ -80,6 +80,11 @@ fn same_origin(headers: &HeaderMap, expected_origin: &str) -> bool {
     }
 }
 
+/// Everything but `GET`, `HEAD` and `OPTIONS`, which must never change anything.
+pub fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
 /// Checks a state-changing request to a workspace: same origin, and a token bound to the
 /// session (or the anonymous seed). Reading the token consumes the body, so the request
 /// comes back with the same bytes; `Err` is the refusal page.
@@ -89,7 +94,7 @@ pub async fn verify(
     cu: Option<&CurrentUser>,
     req: Request,
 ) -> Result<Request, Response> {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    if !is_state_changing(req.method()) {
         return Ok(req);
     }
     if !same_origin(

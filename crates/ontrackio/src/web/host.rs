@@ -65,11 +65,7 @@ pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ForeignH
 
 /// Which site the request's `Host` names; `Err` is the page to answer instead.
 pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Response> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    match slug_of(host, state.config.base_url.domain()) {
+    match slug_of(host_header(headers), state.config.base_url.domain()) {
         Ok(None) => Ok(Site::Root),
         // Cached: a sign-in is three requests and each would otherwise begin with a query.
         Ok(Some(slug)) => match state.microsoft.settings.workspace(&state.db, &slug).await {
@@ -79,6 +75,27 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Resp
         },
         Err(ForeignHost) => Err(AppError::NotFound.into_response()),
     }
+}
+
+/// [`resolve`] when the answer is a site known without the database; `None` otherwise
+/// (a workspace not in the cache, or a refusal: [`resolve`] then decides).
+pub fn resolve_cached(state: &AppState, headers: &HeaderMap) -> Option<Site> {
+    match slug_of(host_header(headers), state.config.base_url.domain()) {
+        Ok(None) => Some(Site::Root),
+        Ok(Some(slug)) => state
+            .microsoft
+            .settings
+            .cached_workspace(&state.db, &slug)
+            .map(Site::Workspace),
+        Err(ForeignHost) => None,
+    }
+}
+
+fn host_header(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
 }
 
 /// The request's workspace; routes that need one answer 404 on the bare domain.

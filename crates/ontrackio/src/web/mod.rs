@@ -6,6 +6,7 @@ mod chrome;
 mod client;
 mod cookies;
 mod csrf;
+mod edge;
 mod error;
 mod health;
 mod host;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use axum_extra::extract::cookie::Key;
 use tokio::net::TcpListener;
@@ -34,7 +35,7 @@ use crate::config::Config;
 use crate::crypto::CsrfKey;
 use crate::store::Db;
 
-pub use chrome::{fmt_opt_time, fmt_time};
+pub use chrome::{UserChrome, fmt_opt_time, fmt_time};
 pub use error::AppError;
 pub use host::slug_of;
 pub use session::CurrentUser;
@@ -115,7 +116,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/avatars/{file}", get(my::avatar))
         .route("/logout", post(login::logout))
-        .route_layer(from_fn(session::require_user));
+        .route_layer(session::RequireUser::any_role());
     let admin = Router::new()
         .route("/admin", get(admin::index))
         .route("/admin/dashboard", get(admin::dashboard::page))
@@ -129,7 +130,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/users/{id}/status", post(admin::users::set_status))
         .route("/admin/audit-log", get(admin::audit::page))
         .route("/admin/audit-log/export", get(admin::audit::export))
-        .route_layer(from_fn(session::require_admin));
+        .route_layer(session::RequireUser::at_least(crate::domain::Role::Admin));
     let super_admin = Router::new()
         .route("/admin/settings", get(admin::settings::index))
         .route(
@@ -144,7 +145,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings/integrations/microsoft/test",
             post(admin::microsoft_card::test_connection),
         )
-        .route_layer(from_fn(session::require_super_admin));
+        .route_layer(session::RequireUser::at_least(
+            crate::domain::Role::SuperAdmin,
+        ));
     let workspace = Router::new()
         .route("/", get(root::index))
         .route("/login", get(login::page).post(login::submit))
@@ -155,7 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin)
         .merge(super_admin)
         .fallback(root::not_found)
-        .layer(from_fn_with_state(state.clone(), edge));
+        .layer(edge::EdgeLayer::new(state.clone()));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -164,36 +167,6 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), security_headers::apply))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)
-}
-
-/// What every workspace request passes through, in this order: the site its `Host` names,
-/// the signed-in user of a workspace, then CSRF for state-changing requests. One layer
-/// rather than three: each `from_fn` layer clones the service stack below it and boxes a
-/// future on every request, which was a tenth of a signed-in page's work.
-async fn edge(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let site = match host::resolve(&state, req.headers()).await {
-        Ok(site) => site,
-        Err(page) => return page,
-    };
-    if let host::Site::Workspace(ws) = &site {
-        let cu = match session::load(&state, ws, req.headers()).await {
-            Ok(cu) => cu,
-            Err(page) => return page,
-        };
-        req = match csrf::verify(&state, ws, cu.as_ref(), req).await {
-            Ok(req) => req,
-            Err(page) => return page,
-        };
-        if let Some(cu) = cu {
-            req.extensions_mut().insert(cu);
-        }
-    }
-    req.extensions_mut().insert(site);
-    next.run(req).await
 }
 
 /// The running server: bound before it is returned, so callers know the port.

@@ -8,7 +8,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use super::chrome::{Chrome, fmt_opt_time};
+use super::chrome::Chrome;
 use super::client::ClientInfo;
 use super::session::CurrentUser;
 use super::{AppError, AppState, csrf};
@@ -40,7 +40,7 @@ pub async fn dashboard(cu: CurrentUser) -> Result<Response, AppError> {
             u.first_name.clone()
         },
         role_label: u.role.label(),
-        last_login: fmt_opt_time(u.last_login_at),
+        last_login: cu.chrome.last_login.clone(),
         external: u.external,
         chrome: Chrome::for_user(&cu, "my-dashboard", token),
     };

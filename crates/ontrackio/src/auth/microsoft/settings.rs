@@ -367,17 +367,29 @@ impl SettingsCache {
 
     /// The workspace at `slug`, from the cache when it can be trusted (as for settings:
     /// SQLite's single node, or a PostgreSQL node that is listening for changes).
+    /// The workspace behind a slug if this node has it cached and may trust the cache.
+    pub fn cached_workspace(&self, db: &Db, slug: &str) -> Option<Arc<Workspace>> {
+        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
+        if !cacheable {
+            return None;
+        }
+        self.workspaces.read().get(slug).cloned()
+    }
+
     pub async fn workspace(
         &self,
         db: &Db,
         slug: &str,
     ) -> Result<Option<Arc<Workspace>>, sqlx::Error> {
-        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
-        if cacheable && let Some(ws) = self.workspaces.read().get(slug) {
-            return Ok(Some(ws.clone()));
+        if let Some(ws) = self.cached_workspace(db, slug) {
+            return Ok(Some(ws));
         }
+        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
         let generation = self.generation.load(Ordering::Acquire);
-        let Some(ws) = crate::store::workspaces::find_by_slug(db.pool(), slug).await? else {
+        // Boxed: every request awaits this function, and a cache hit should not carry (and
+        // copy) the database query's future.
+        let Some(ws) = Box::pin(crate::store::workspaces::find_by_slug(db.pool(), slug)).await?
+        else {
             return Ok(None);
         };
         let ws = Arc::new(ws);
