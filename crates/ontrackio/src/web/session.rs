@@ -21,7 +21,7 @@ use crate::store::{self, users::User, workspaces::Workspace};
 pub struct CurrentUser {
     pub user: Arc<User>,
     pub workspace: Arc<Workspace>,
-    pub token_hash: String,
+    pub token_hash: Arc<str>,
     /// The CSRF token of this session's forms (see `csrf`).
     pub csrf_token: Arc<str>,
     /// The user as the page frame shows them.
@@ -48,21 +48,22 @@ pub async fn load(
     let Some(token) = token_of(state, headers) else {
         return Ok(None);
     };
-    let hash = token.hash();
+    let hash = token.hash_hex();
+    let hash = hash.as_str();
     let now = store::now();
-    match from_cache(state, ws, &hash, now) {
+    match from_cache(state, ws, hash, now) {
         Cached::Answer(cu) => return Ok(cu),
         Cached::Touch(cu) => {
             // Once a minute per session: `last_seen_at` for the idle timeout.
-            Box::pin(store::sessions::touch(state.db.pool(), &hash))
+            Box::pin(store::sessions::touch(state.db.pool(), hash))
                 .await
                 .map_err(|e| AppError::from(e).into_response())?;
-            state.sessions.touched(&hash, now);
+            state.sessions.touched(hash, now);
             return Ok(Some(cu));
         }
         Cached::Unknown => {}
     }
-    Box::pin(from_database(state, ws.clone(), hash, now))
+    Box::pin(from_database(state, ws.clone(), hash.to_string(), now))
         .await
         .map_err(|e| AppError::from(e).into_response())
 }
@@ -76,7 +77,7 @@ pub fn load_cached(
     let Some(token) = token_of(state, headers) else {
         return Some(None);
     };
-    match from_cache(state, ws, &token.hash(), store::now()) {
+    match from_cache(state, ws, token.hash_hex().as_str(), store::now()) {
         Cached::Answer(cu) => Some(cu),
         Cached::Touch(_) | Cached::Unknown => None,
     }
@@ -111,7 +112,7 @@ fn from_cache(state: &AppState, ws: &Arc<Workspace>, hash: &str, now: i64) -> Ca
     let cu = CurrentUser {
         user: session.user,
         workspace: ws.clone(),
-        token_hash: hash.to_string(),
+        token_hash: hash.into(),
         csrf_token: session.csrf_token,
         chrome: session.chrome,
     };
@@ -154,7 +155,7 @@ async fn from_database(
     Ok(Some(CurrentUser {
         user: session.user,
         workspace: ws,
-        token_hash: hash,
+        token_hash: hash.into(),
         csrf_token: session.csrf_token,
         chrome: session.chrome,
     }))
