@@ -191,6 +191,8 @@ pub struct Config {
     pub microsoft_timeout: std::time::Duration,
     /// Microsoft sign-ins one client IP may start per minute on this node.
     pub flow_starts_per_minute: NonZeroU32,
+    /// Microsoft callbacks this node finishes at once (the rest wait their turn).
+    pub callbacks_in_flight: NonZeroU32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./ontrackio-data/ontrackio.db";
@@ -273,6 +275,17 @@ impl Config {
                     .with_context(|| format!("“{s}” is not a whole number of at least 1"))
             },
         )?;
+        let callbacks_in_flight = parsed(
+            "ONTRACKIO_CALLBACKS_IN_FLIGHT",
+            &crate::auth::microsoft::CALLBACKS_IN_FLIGHT.to_string(),
+            |s| {
+                s.trim()
+                    .parse::<NonZeroU32>()
+                    .ok()
+                    .filter(|n| n.get() <= 4096)
+                    .with_context(|| format!("“{s}” is not a whole number from 1 to 4096"))
+            },
+        )?;
         let log_format = match var("ONTRACKIO_LOG_FORMAT")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -290,6 +303,7 @@ impl Config {
             log_format,
             microsoft_timeout: std::time::Duration::from_secs(10),
             flow_starts_per_minute,
+            callbacks_in_flight,
         })
     }
 

@@ -291,6 +291,20 @@ fn bad_input_exits_non_zero_with_a_one_line_reason() {
             .unwrap()
             .starts_with("error: ONTRACKIO_BASE_URL:")
     );
+    for bad in ["0", "5000", "many"] {
+        let out = ontrackio(dir.path())
+            .env("ONTRACKIO_CALLBACKS_IN_FLIGHT", bad)
+            .args(["migrate"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            String::from_utf8(out.stderr)
+                .unwrap()
+                .starts_with("error: ONTRACKIO_CALLBACKS_IN_FLIGHT:"),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

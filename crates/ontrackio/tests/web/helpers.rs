@@ -76,6 +76,10 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
             ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE,
         )
         .unwrap(),
+        callbacks_in_flight: std::num::NonZeroU32::new(
+            ontrackio::auth::microsoft::CALLBACKS_IN_FLIGHT,
+        )
+        .unwrap(),
     }
 }
 

@@ -25,8 +25,9 @@ pub const FLOW_STARTS_PER_MINUTE: u32 = 30;
 /// a thousand token exchanges in memory (DESIGN §8: 1,000 concurrent flows in 64 MB; at 256
 /// the pool grew to ~490 connections, 20 KB each). It caps a node at 64 ÷ Microsoft's
 /// latency, ≈ 430 sign-ins a second at 150 ms: 50,000 employees signing in within ten
-/// minutes need 83 a second (BENCHMARKS.md).
-pub const CALLBACKS_IN_FLIGHT: usize = 64;
+/// minutes need 83 a second (BENCHMARKS.md). `ONTRACKIO_CALLBACKS_IN_FLIGHT` changes it
+/// (each callback in progress holds ≈ 25 KB).
+pub const CALLBACKS_IN_FLIGHT: u32 = 64;
 
 /// Exactly the four scopes the guide tells admins to grant.
 pub const SCOPES: &str = "openid profile email User.Read";
@@ -40,7 +41,7 @@ pub struct Microsoft {
     pub start_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     pub jwks: jwks::JwksCache,
     pub settings: settings::SettingsCache,
-    /// Admits [`CALLBACKS_IN_FLIGHT`] callbacks to their outbound calls at a time.
+    /// Admits `ONTRACKIO_CALLBACKS_IN_FLIGHT` callbacks to their outbound calls at a time.
     pub finishing: tokio::sync::Semaphore,
 }
 
@@ -57,7 +58,7 @@ impl Microsoft {
                 config.flow_starts_per_minute,
             )),
             settings: settings::SettingsCache::new(),
-            finishing: tokio::sync::Semaphore::new(CALLBACKS_IN_FLIGHT),
+            finishing: tokio::sync::Semaphore::new(config.callbacks_in_flight.get() as usize),
         }))
     }
 }

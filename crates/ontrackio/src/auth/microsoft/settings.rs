@@ -596,6 +596,10 @@ mod tests {
                 crate::auth::microsoft::FLOW_STARTS_PER_MINUTE,
             )
             .unwrap(),
+            callbacks_in_flight: std::num::NonZeroU32::new(
+                crate::auth::microsoft::CALLBACKS_IN_FLIGHT,
+            )
+            .unwrap(),
         }
     }
 
