@@ -330,7 +330,7 @@ async fn a_user_of_another_workspace_cannot_be_changed_from_this_one() {
 }
 
 #[tokio::test]
-async fn a_role_change_applies_to_the_users_open_sessions_at_once() {
+async fn role_and_external_changes_apply_to_the_users_open_sessions_at_once() {
     let app = spawn_app().await;
     let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
     let e = app.signed_in("acme", "emp@acme.test").await;
@@ -361,4 +361,26 @@ async fn a_role_change_applies_to_the_users_open_sessions_at_once() {
         assert_redirects_to(&r, "/admin/users?notice=updated");
         assert_eq!(admin_page().await, expected, "after the change to {role}");
     }
+    // The dashboard says when a user is an external collaborator.
+    let dashboard = || async {
+        e.get(app.url("acme", "/my/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(!dashboard().await.contains("External collaborator"));
+    let r = app
+        .post_form(
+            &c,
+            "acme",
+            &format!("/admin/users/{emp}/external"),
+            "/admin/users",
+            &[("external", "true")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    assert!(dashboard().await.contains("External collaborator"));
 }
