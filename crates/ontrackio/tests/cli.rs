@@ -71,6 +71,38 @@ fn start_demo(dir: &std::path::Path, port: u16) -> (Server, String) {
     (child, banner)
 }
 
+/// A browser signed in to the demo's `acme` as its super-admin, and the workspace's origin.
+async fn demo_admin(port: u16, password: &str) -> (reqwest::Client, String) {
+    ontrackio::install_crypto_provider();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .resolve("acme.localhost", addr)
+        .build()
+        .unwrap();
+    let base = format!("http://acme.localhost:{port}");
+    let login = c.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let html = login.text().await.unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).unwrap() + marker.len();
+    let token = &html[start..start + html[start..].find('"').unwrap()];
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token),
+            ("email", "admin@acme.test"),
+            ("password", password),
+            ("return_to", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/admin/dashboard");
+    (c, base)
+}
+
 fn banner_value(banner: &str, label: &str) -> String {
     banner
         .lines()
@@ -92,33 +124,7 @@ async fn the_demo_serves_acme_its_printed_credentials_reach_the_admin_dashboard_
     assert_eq!(banner_value(&banner, "Super-admin:"), "admin@acme.test");
     let password = banner_value(&banner, "Password:");
 
-    ontrackio::install_crypto_provider();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .resolve("acme.localhost", addr)
-        .build()
-        .unwrap();
-    let base = format!("http://acme.localhost:{port}");
-    let login = c.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(login.status(), 200);
-    let html = login.text().await.unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).unwrap() + marker.len();
-    let token = &html[start..start + html[start..].find('"').unwrap()];
-    let r = c
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token),
-            ("email", "admin@acme.test"),
-            ("password", password.as_str()),
-            ("return_to", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin/dashboard");
+    let (c, base) = demo_admin(port, &password).await;
     let dash = c
         .get(format!("{base}/admin/dashboard"))
         .send()
@@ -405,38 +411,7 @@ async fn role_changes_and_disabling_from_the_command_line_apply_to_a_running_ser
     let mut log = server.stderr.take().unwrap();
     std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
     let password = banner_value(&banner, "Password:");
-    ontrackio::install_crypto_provider();
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .resolve("acme.localhost", addr)
-        .build()
-        .unwrap();
-    let base = format!("http://acme.localhost:{port}");
-    let html = c
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).unwrap() + marker.len();
-    let token = &html[start..start + html[start..].find('"').unwrap()];
-    let r = c
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token),
-            ("email", "admin@acme.test"),
-            ("password", password.as_str()),
-            ("return_to", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin/dashboard");
+    let (c, base) = demo_admin(port, &password).await;
     let status = |path: &'static str| {
         let c = c.clone();
         let url = format!("{base}{path}");
