@@ -93,10 +93,6 @@ impl SessionCache {
         }
     }
 
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Call before the database read whose answer may be kept.
     pub fn ticket(&self) -> Ticket {
         Ticket(self.counter.load(SeqCst))
