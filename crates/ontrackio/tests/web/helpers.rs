@@ -179,27 +179,7 @@ impl TestApp {
 
     /// Adds an active user with the test password.
     pub async fn add_user(&self, slug: &str, email: &str, role: Role) -> ontrackio::domain::UserId {
-        let ws = self.workspace(slug).await;
-        let email = EmailAddress::parse(email).unwrap();
-        let hash = ontrackio::auth::password::hash(SecretString::from(PASSWORD))
-            .await
-            .unwrap();
-        store::users::insert(
-            self.db.pool(),
-            &ws.id,
-            store::users::NewUser {
-                email: &email,
-                first_name: "Test",
-                last_name: "User",
-                role,
-                external: false,
-                status: UserStatus::Active,
-                email_verified: false,
-                password_hash: Some(&hash),
-            },
-        )
-        .await
-        .unwrap()
+        add_password_user(&self.db, slug, email, role).await
     }
 
     pub async fn user(&self, slug: &str, email: &str) -> Option<store::users::User> {
@@ -257,18 +237,14 @@ impl TestApp {
         password: &str,
         return_to: &str,
     ) -> Response {
-        let token = self.csrf_token(client, slug, "/login").await;
-        client
-            .post(self.url(slug, "/login"))
-            .form(&[
-                ("csrf_token", token.as_str()),
-                ("email", email),
-                ("password", password),
-                ("return_to", return_to),
-            ])
-            .send()
-            .await
-            .unwrap()
+        submit_login(
+            client,
+            &self.url(slug, "/login"),
+            email,
+            password,
+            return_to,
+        )
+        .await
     }
 
     pub async fn signed_in(&self, slug: &str, email: &str) -> Client {
@@ -301,6 +277,71 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// An active user with the test password, in the workspace `slug` of `db`.
+pub async fn add_password_user(
+    db: &Db,
+    slug: &str,
+    email: &str,
+    role: Role,
+) -> ontrackio::domain::UserId {
+    let ws = store::workspaces::find_by_slug(db.pool(), slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let email = EmailAddress::parse(email).unwrap();
+    let hash = ontrackio::auth::password::hash(SecretString::from(PASSWORD))
+        .await
+        .unwrap();
+    store::users::insert(
+        db.pool(),
+        &ws.id,
+        store::users::NewUser {
+            email: &email,
+            first_name: "Test",
+            last_name: "User",
+            role,
+            external: false,
+            status: UserStatus::Active,
+            email_verified: false,
+            password_hash: Some(&hash),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Signs in with a password through the login form at `login_url`: its page for the CSRF
+/// token, then the form.
+pub async fn submit_login(
+    client: &Client,
+    login_url: &str,
+    email: &str,
+    password: &str,
+    return_to: &str,
+) -> Response {
+    let html = client
+        .get(login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token =
+        extract_csrf(&html).unwrap_or_else(|| panic!("no csrf_token on {login_url}: {html}"));
+    client
+        .post(login_url)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", password),
+            ("return_to", return_to),
+        ])
+        .send()
+        .await
+        .unwrap()
 }
 
 pub fn extract_csrf(html: &str) -> Option<String> {

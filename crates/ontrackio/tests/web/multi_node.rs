@@ -21,7 +21,7 @@ use ontrackio::audit::actions;
 use ontrackio::auth::throttle;
 use ontrackio::config::{BaseUrl, Config, DatabaseUrl, OutboundBase};
 use ontrackio::crypto::KeyRing;
-use ontrackio::domain::{EmailAddress, Role, UserId, UserStatus, WorkspaceSlug};
+use ontrackio::domain::{EmailAddress, Role, UserId, WorkspaceSlug};
 use ontrackio::store::{self, Db};
 use ontrackio::web::AppState;
 use reqwest::{Client, Response, StatusCode};
@@ -150,29 +150,7 @@ impl Cluster {
     }
 
     async fn add_employee(&self, email: &str) -> UserId {
-        let ws = store::workspaces::find_by_slug(self.db.pool(), "acme")
-            .await
-            .unwrap()
-            .unwrap();
-        let hash = ontrackio::auth::password::hash(SecretString::from(PASSWORD))
-            .await
-            .unwrap();
-        store::users::insert(
-            self.db.pool(),
-            &ws.id,
-            store::users::NewUser {
-                email: &EmailAddress::parse(email).unwrap(),
-                first_name: "Test",
-                last_name: "User",
-                role: Role::Employee,
-                external: false,
-                status: UserStatus::Active,
-                email_verified: false,
-                password_hash: Some(&hash),
-            },
-        )
-        .await
-        .unwrap()
+        add_password_user(&self.db, "acme", email, Role::Employee).await
     }
 
     async fn count(&self, sql: &str, bind: &str) -> i64 {
@@ -1080,26 +1058,7 @@ async fn when_postgresql_stops_a_node_turns_unready_shows_a_clear_page_and_recov
             .status()
     };
     assert_eq!(ready().await, StatusCode::OK);
-    let token = extract_csrf(
-        &c.get(at("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let r = c
-        .post(at("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", "admin@acme.test"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_login(&c, &at("/login"), "admin@acme.test", PASSWORD, "").await;
     assert_redirects_to(&r, "/admin/dashboard");
 
     // PostgreSQL goes away.
@@ -1153,27 +1112,7 @@ async fn when_postgresql_stops_a_node_turns_unready_shows_a_clear_page_and_recov
         .resolve("acme.localhost", addr)
         .build()
         .unwrap();
-    let token = extract_csrf(
-        &other
-            .get(at("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let r = other
-        .post(at("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", "admin@acme.test"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = submit_login(&other, &at("/login"), "admin@acme.test", PASSWORD, "").await;
     assert_redirects_to(&r, "/admin/dashboard");
     tokio::time::timeout(Duration::from_secs(60), settings.wait_until_listening())
         .await
