@@ -218,6 +218,20 @@ fn parsed<T>(
     f(&raw).map_err(|e| anyhow::anyhow!("{name}: {e:#}"))
 }
 
+/// A whole number from 1 to `max`.
+fn whole_number(s: &str, max: u32) -> anyhow::Result<NonZeroU32> {
+    let n = s
+        .trim()
+        .parse::<NonZeroU32>()
+        .ok()
+        .filter(|n| n.get() <= max);
+    match (n, max) {
+        (Some(n), _) => Ok(n),
+        (None, u32::MAX) => bail!("“{s}” is not a whole number of at least 1"),
+        (None, _) => bail!("“{s}” is not a whole number from 1 to {max}"),
+    }
+}
+
 /// How the master key is found when the environment names none.
 pub enum MasterKeySource {
     /// `serve`, `migrate` and the CLI: the variable is required.
@@ -269,22 +283,12 @@ impl Config {
         let flow_starts_per_minute = parsed(
             "ONTRACKIO_FLOW_STARTS_PER_MINUTE",
             &crate::auth::microsoft::FLOW_STARTS_PER_MINUTE.to_string(),
-            |s| {
-                s.trim()
-                    .parse::<NonZeroU32>()
-                    .with_context(|| format!("“{s}” is not a whole number of at least 1"))
-            },
+            |s| whole_number(s, u32::MAX),
         )?;
         let callbacks_in_flight = parsed(
             "ONTRACKIO_CALLBACKS_IN_FLIGHT",
             &crate::auth::microsoft::CALLBACKS_IN_FLIGHT.to_string(),
-            |s| {
-                s.trim()
-                    .parse::<NonZeroU32>()
-                    .ok()
-                    .filter(|n| n.get() <= 4096)
-                    .with_context(|| format!("“{s}” is not a whole number from 1 to 4096"))
-            },
+            |s| whole_number(s, 4096),
         )?;
         let log_format = match var("ONTRACKIO_LOG_FORMAT")?.as_deref() {
             None | Some("text") => LogFormat::Text,
