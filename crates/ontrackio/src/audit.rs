@@ -10,6 +10,8 @@ pub mod actions {
     pub const SIGN_IN_THROTTLED: &str = "Sign-in throttled";
     pub const SIGNED_OUT: &str = "User signed out";
     pub const PASSWORD_SET: &str = "Password set from setup link";
+    pub const PASSWORD_SET_BY_OPERATOR: &str = "Password set by an operator";
+    pub const SETUP_LINK_CREATED: &str = "Setup link created";
     pub const WORKSPACE_CREATED: &str = "Workspace created";
     pub const USER_INVITED: &str = "User invited";
     pub const ROLE_CHANGED: &str = "Role changed";

@@ -8,13 +8,16 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 
-use crate::audit::{self, Actor, Origin, actions};
+use crate::accounts::{Accounts, By, ChangeNotifier, Invitation, NewWorkspace, Outcome};
 use crate::auth::password;
 use crate::config::{Config, MasterKeySource};
-use crate::crypto::{KeyRing, hash_token, random_token};
-use crate::domain::{EmailAddress, PersonName, Role, UserStatus, WorkspaceSlug};
-use crate::store::{self, Db, users::User, workspaces::Workspace};
+use crate::crypto::KeyRing;
+use crate::domain::{EmailAddress, PersonName, Role, WorkspaceSlug};
+use crate::store::{self, Db, workspaces::Workspace};
 use crate::web::Application;
+
+/// The actor of the CLI's audit rows.
+const CLI: &str = "cli";
 
 #[derive(Parser)]
 #[command(
@@ -189,7 +192,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             super_admin,
             password_stdin,
         }) => {
-            let slug = WorkspaceSlug::parse(&slug).map_err(anyhow::Error::msg)?;
+            let slug = WorkspaceSlug::parse(&slug)?;
             let email = EmailAddress::parse(&super_admin)
                 .map_err(|e| anyhow::anyhow!("--super-admin: {e}"))?;
             let name = name.trim();
@@ -202,7 +205,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 None
             };
             let (config, db) = connect_with_config().await?;
-            let created = create_workspace(&db, &slug, name, &email, password).await?;
+            let announcer = AnnounceToServer::new(&config);
+            let created = Accounts::new(&db, &announcer)
+                .create_workspace(
+                    &By::operator(CLI),
+                    NewWorkspace {
+                        slug: &slug,
+                        name,
+                        super_admin: &email,
+                        password,
+                    },
+                )
+                .await?;
             println!(
                 "Created workspace {slug} ({name}) at {}",
                 config.base_url.workspace_origin(slug.as_str())
@@ -247,15 +261,25 @@ async fn connect_with_config() -> anyhow::Result<(Config, Db)> {
 /// Tells a server running on the same SQLite file that a user changed, so that it rereads
 /// their sessions (see `auth::session_cache`). The change itself is committed either way; a
 /// server that misses the announcement rereads within `MAX_AGE_SECS`, hence only a warning.
-fn announce_user_change(config: &Config) {
-    if let Some(path) = store::sqlite_path(&config.database_url)
-        && let Err(e) = crate::auth::session_cache::OutsideChanges::announce(&path)
-    {
-        eprintln!(
-            "warning: could not tell a running server about the change ({}: {e}); it applies within {} s",
-            crate::auth::session_cache::OutsideChanges::path_for(&path).display(),
-            crate::auth::session_cache::MAX_AGE_SECS
-        );
+struct AnnounceToServer(Option<std::path::PathBuf>);
+
+impl AnnounceToServer {
+    fn new(config: &Config) -> Self {
+        Self(store::sqlite_path(&config.database_url))
+    }
+}
+
+impl ChangeNotifier for AnnounceToServer {
+    fn user_changed(&self, _: &crate::domain::UserId) {
+        use crate::auth::session_cache::{MAX_AGE_SECS, OutsideChanges};
+        if let Some(path) = &self.0
+            && let Err(e) = OutsideChanges::announce(path)
+        {
+            eprintln!(
+                "warning: could not tell a running server about the change ({}: {e}); it applies within {MAX_AGE_SECS} s",
+                OutsideChanges::path_for(path).display(),
+            );
+        }
     }
 }
 
@@ -281,98 +305,23 @@ fn read_password_stdin() -> anyhow::Result<SecretString> {
     Ok(SecretString::from(pw))
 }
 
-pub struct CreatedWorkspace {
-    pub workspace: Workspace,
-    pub setup_token: Option<String>,
-}
-
-/// Creates a workspace and its first super-admin in one transaction.
-pub async fn create_workspace(
-    db: &Db,
-    slug: &WorkspaceSlug,
-    name: &str,
-    email: &EmailAddress,
-    password: Option<SecretString>,
-) -> anyhow::Result<CreatedWorkspace> {
-    let hash = match password {
-        Some(p) => Some(password::hash(p).await?),
-        None => None,
-    };
-    let mut tx = db.begin().await?;
-    let ws = match store::workspaces::insert(&mut *tx, slug, name).await {
-        Ok(ws) => ws,
-        Err(e) if store::is_unique_violation(&e) => {
-            bail!("a workspace named {slug} already exists")
-        }
-        Err(e) => return Err(e).context("Failed to create the workspace"),
-    };
-    let status = if hash.is_some() {
-        UserStatus::Active
-    } else {
-        UserStatus::Invited
-    };
-    let user_id = store::users::insert(
-        &mut *tx,
-        &ws.id,
-        store::users::NewUser {
-            email,
-            first_name: "",
-            last_name: "",
-            role: Role::SuperAdmin,
-            external: false,
-            status,
-            email_verified: false,
-            password_hash: hash.as_deref(),
-        },
-    )
-    .await
-    .context("Failed to create the super-admin")?;
-    let setup_token = if hash.is_none() {
-        let token = random_token();
-        store::setup_tokens::insert(
-            &mut *tx,
-            &hash_token(&token),
-            &user_id,
-            store::now() + 24 * 3600,
-        )
-        .await?;
-        Some(token)
-    } else {
-        None
-    };
-    audit::record(
-        &mut tx,
-        &ws.id,
-        Actor::System("cli"),
-        actions::WORKSPACE_CREATED,
-        slug.as_str(),
-        Origin::default(),
-        serde_json::json!({"super_admin": email.as_str()}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(CreatedWorkspace {
-        workspace: ws,
-        setup_token,
-    })
-}
-
-async fn find_workspace(db: &Db, slug: &str) -> anyhow::Result<Workspace> {
-    let slug = WorkspaceSlug::parse(slug).map_err(anyhow::Error::msg)?;
-    store::workspaces::find_by_slug(db.pool(), slug.as_str())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no workspace named {slug}"))
-}
-
-async fn find_user(db: &Db, ws: &Workspace, email: &str) -> anyhow::Result<User> {
-    let email = EmailAddress::parse(email)?;
-    store::users::find_by_email(db.pool(), &ws.id, &email)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("{email} is not a user of {}", ws.slug))
-}
-
+/// Parse → call the accounts service → print. Every rule lives in `accounts`.
 async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
     let (config, db) = connect_with_config().await?;
+    let announcer = AnnounceToServer::new(&config);
+    let accounts = Accounts::new(&db, &announcer);
+    let by = By::operator(CLI);
+    let workspace = |slug: &str| {
+        let slug = WorkspaceSlug::parse(slug);
+        let accounts = &accounts;
+        async move { Ok::<_, anyhow::Error>(accounts.find_workspace(&slug?).await?) }
+    };
+    let user = |ws: &Workspace, email: &str| {
+        let email = EmailAddress::parse(email);
+        let accounts = &accounts;
+        let ws = ws.clone();
+        async move { Ok::<_, anyhow::Error>(accounts.find_user(&ws, &email?).await?) }
+    };
     match cmd {
         UserCommand::Add {
             slug,
@@ -382,41 +331,21 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             first_name,
             last_name,
         } => {
-            let ws = find_workspace(&db, &slug).await?;
             let email = EmailAddress::parse(&email)?;
-            let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
-            let first =
-                PersonName::parse(&first_name, "--first-name").map_err(anyhow::Error::msg)?;
-            let last = PersonName::parse(&last_name, "--last-name").map_err(anyhow::Error::msg)?;
-            let mut tx = db.begin().await?;
-            let new = store::users::NewUser {
+            let role = Role::parse(&role)?;
+            let first = PersonName::parse(&first_name)
+                .map_err(|e| anyhow::anyhow!(e.for_field("--first-name")))?;
+            let last = PersonName::parse(&last_name)
+                .map_err(|e| anyhow::anyhow!(e.for_field("--last-name")))?;
+            let ws = workspace(&slug).await?;
+            let invitation = Invitation {
                 email: &email,
-                first_name: first.as_str(),
-                last_name: last.as_str(),
+                first_name: &first,
+                last_name: &last,
                 role,
                 external,
-                status: UserStatus::Invited,
-                email_verified: false,
-                password_hash: None,
             };
-            match store::users::insert(&mut *tx, &ws.id, new).await {
-                Ok(_) => {}
-                Err(e) if store::is_unique_violation(&e) => {
-                    bail!("{email} is already a user of {}", ws.slug)
-                }
-                Err(e) => return Err(e.into()),
-            }
-            audit::record(
-                &mut tx,
-                &ws.id,
-                Actor::System("cli"),
-                actions::USER_INVITED,
-                email.as_str(),
-                Origin::default(),
-                serde_json::json!({"role": role.as_str(), "external": external}),
-            )
-            .await?;
-            tx.commit().await?;
+            accounts.invite(&by, &ws, invitation).await?;
             println!(
                 "Invited {email} to {} as {role}{}.",
                 ws.slug,
@@ -424,7 +353,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             );
         }
         UserCommand::List { slug } => {
-            let ws = find_workspace(&db, &slug).await?;
+            let ws = workspace(&slug).await?;
             println!(
                 "{:<40} {:<12} {:<9} {:<9} LAST SIGN-IN",
                 "EMAIL", "ROLE", "STATUS", "EXTERNAL"
@@ -449,121 +378,52 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             if role.is_none() && external.is_none() {
                 bail!("nothing to change: give --role and/or --external");
             }
-            let ws = find_workspace(&db, &slug).await?;
-            let user = find_user(&db, &ws, &email).await?;
-            let mut tx = db.begin().await?;
+            let role = role.as_deref().map(Role::parse).transpose()?;
+            let ws = workspace(&slug).await?;
+            let target = user(&ws, &email).await?;
+            let mut changed = false;
             if let Some(role) = role {
-                let role = Role::parse(&role).map_err(anyhow::Error::msg)?;
-                if user.role == Role::SuperAdmin
-                    && role != Role::SuperAdmin
-                    && user.status != UserStatus::Disabled
-                    && store::users::count_other_active_super_admins(&mut *tx, &ws.id, &user.id)
-                        .await?
-                        == 0
-                {
-                    bail!(
-                        "{} is the last active super-admin of {}; make someone else a super-admin first",
-                        user.email,
-                        ws.slug
-                    );
-                }
-                store::users::set_role(&mut *tx, &user.id, role).await?;
-                audit::record(
-                    &mut tx,
-                    &ws.id,
-                    Actor::System("cli"),
-                    actions::ROLE_CHANGED,
-                    &user.email,
-                    Origin::default(),
-                    serde_json::json!({"from": user.role.as_str(), "to": role.as_str()}),
-                )
-                .await?;
+                changed |= accounts.set_role(&by, &ws, &target.id, role).await? == Outcome::Changed;
             }
-            if let Some(ext) = external {
-                store::users::set_external(&mut *tx, &user.id, ext).await?;
-                audit::record(
-                    &mut tx,
-                    &ws.id,
-                    Actor::System("cli"),
-                    actions::EXTERNAL_CHANGED,
-                    &user.email,
-                    Origin::default(),
-                    serde_json::json!({"from": user.external, "to": ext}),
-                )
-                .await?;
+            if let Some(external) = external {
+                changed |= accounts
+                    .set_external(&by, &ws, &target.id, external)
+                    .await?
+                    == Outcome::Changed;
             }
-            tx.commit().await?;
-            announce_user_change(&config);
-            println!("Updated {}.", user.email);
+            if changed {
+                println!("Updated {}.", target.email);
+            } else {
+                println!("No change: {} already had those settings.", target.email);
+            }
         }
         UserCommand::Disable { slug, email } => {
-            let ws = find_workspace(&db, &slug).await?;
-            let user = find_user(&db, &ws, &email).await?;
-            let mut tx = db.begin().await?;
-            if user.role == Role::SuperAdmin
-                && store::users::count_other_active_super_admins(&mut *tx, &ws.id, &user.id).await?
-                    == 0
-            {
-                bail!(
-                    "{} is the last active super-admin of {} and cannot be disabled",
-                    user.email,
-                    ws.slug
-                );
+            let ws = workspace(&slug).await?;
+            let target = user(&ws, &email).await?;
+            let done = accounts.disable(&by, &ws, &target.id).await?;
+            match done.outcome {
+                Outcome::Changed => println!(
+                    "Disabled {} and ended {} session(s).",
+                    target.email, done.sessions_ended
+                ),
+                Outcome::Unchanged => println!("No change: {} was already disabled.", target.email),
             }
-            store::users::set_status(&mut *tx, &user.id, UserStatus::Disabled).await?;
-            let ended = store::sessions::delete_for_user(&mut *tx, &user.id).await?;
-            audit::record(
-                &mut tx,
-                &ws.id,
-                Actor::System("cli"),
-                actions::USER_DISABLED,
-                &user.email,
-                Origin::default(),
-                serde_json::json!({"sessions_ended": ended}),
-            )
-            .await?;
-            tx.commit().await?;
-            announce_user_change(&config);
-            println!("Disabled {} and ended {ended} session(s).", user.email);
         }
         UserCommand::Enable { slug, email } => {
-            let ws = find_workspace(&db, &slug).await?;
-            let user = find_user(&db, &ws, &email).await?;
-            let status = if user.last_login_at.is_some() {
-                UserStatus::Active
-            } else {
-                UserStatus::Invited
-            };
-            let mut tx = db.begin().await?;
-            store::users::set_status(&mut *tx, &user.id, status).await?;
-            audit::record(
-                &mut tx,
-                &ws.id,
-                Actor::System("cli"),
-                actions::USER_ENABLED,
-                &user.email,
-                Origin::default(),
-                serde_json::json!({}),
-            )
-            .await?;
-            tx.commit().await?;
-            announce_user_change(&config);
-            println!("Enabled {}.", user.email);
+            let ws = workspace(&slug).await?;
+            let target = user(&ws, &email).await?;
+            match accounts.enable(&by, &ws, &target.id).await? {
+                Outcome::Changed => println!("Enabled {}.", target.email),
+                Outcome::Unchanged => println!("No change: {} was not disabled.", target.email),
+            }
         }
         UserCommand::SetupLink { slug, email } => {
-            let ws = find_workspace(&db, &slug).await?;
-            let user = find_user(&db, &ws, &email).await?;
-            let token = random_token();
-            store::setup_tokens::insert(
-                db.pool(),
-                &hash_token(&token),
-                &user.id,
-                store::now() + 24 * 3600,
-            )
-            .await?;
+            let ws = workspace(&slug).await?;
+            let target = user(&ws, &email).await?;
+            let token = accounts.setup_link(&by, &ws, &target.id).await?;
             println!(
                 "{} chooses a password at (valid 24 hours, once):\n  {}",
-                user.email,
+                target.email,
                 setup_url(&config, &ws.slug, &token)
             );
         }

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use secrecy::SecretString;
 
+use crate::accounts::{AccountError, Accounts, By, Invitation, NewWorkspace, NoCache};
 use crate::auth::microsoft::settings;
 use crate::config::{BaseUrl, Config, DatabaseUrl, MasterKeySource, OutboundBase};
 use crate::crypto::keyring::write_private_file;
 use crate::crypto::random_token;
 use crate::domain::{EmailAddress, WorkspaceSlug};
-use crate::domain::{EmailDomain, Role, UserStatus};
+use crate::domain::{EmailDomain, PersonName, Role};
 use crate::store::{self, Db};
 use crate::web::Application;
 use entra_emulator::demo as ms;
@@ -21,6 +22,8 @@ pub const KEY_FILE: &str = "master.key";
 const CREDENTIALS_FILE: &str = "demo-admin-password";
 pub const DEMO_SLUG: &str = "acme";
 pub const DEMO_ADMIN: &str = "admin@acme.test";
+/// The actor of the seeding's audit rows.
+const DEMO: &str = "ontrackio demo";
 
 pub async fn run(port: u16) -> anyhow::Result<()> {
     let data = PathBuf::from(DATA_DIR);
@@ -98,20 +101,21 @@ async fn seed(db: &Db, data: &Path) -> anyhow::Result<SecretString> {
         write_private_file(&cred_path, pw.as_bytes())?;
         SecretString::from(pw)
     };
-    let slug = WorkspaceSlug::parse(DEMO_SLUG).map_err(anyhow::Error::msg)?;
+    let slug = WorkspaceSlug::parse(DEMO_SLUG)?;
     if store::workspaces::find_by_slug(db.pool(), slug.as_str())
         .await?
         .is_none()
     {
         let email = EmailAddress::parse(DEMO_ADMIN)?;
-        crate::cli::create_workspace(
-            db,
-            &slug,
-            "Acme Corporation",
-            &email,
-            Some(password.clone()),
-        )
-        .await?;
+        let new = NewWorkspace {
+            slug: &slug,
+            name: "Acme Corporation",
+            super_admin: &email,
+            password: Some(password.clone()),
+        };
+        Accounts::new(db, &NoCache)
+            .create_workspace(&By::operator(DEMO), new)
+            .await?;
     }
     Ok(password)
 }
@@ -156,28 +160,26 @@ async fn seed_microsoft(db: &Db, config: &Config) -> anyhow::Result<()> {
         &[EmailDomain::parse(ms::ACME_DOMAIN)?],
     )
     .await?;
+    tx.commit().await?;
+    let accounts = Accounts::new(db, &NoCache);
+    let by = By::operator(DEMO);
+    let no_name = PersonName::default();
     for (email, role, external) in [
         (ms::ALEX_UPN, Role::Admin, false),
         (ms::PAT_UPN, Role::Employee, true),
     ] {
         let email = EmailAddress::parse(email)?;
-        if store::users::find_by_email(&mut *tx, &ws.id, &email)
-            .await?
-            .is_none()
-        {
-            let new = store::users::NewUser {
-                email: &email,
-                first_name: "",
-                last_name: "",
-                role,
-                external,
-                status: UserStatus::Invited,
-                email_verified: false,
-                password_hash: None,
-            };
-            store::users::insert(&mut *tx, &ws.id, new).await?;
+        let invitation = Invitation {
+            email: &email,
+            first_name: &no_name,
+            last_name: &no_name,
+            role,
+            external,
+        };
+        match accounts.invite(&by, &ws, invitation).await {
+            Ok(_) | Err(AccountError::AlreadyUser(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    tx.commit().await?;
     Ok(())
 }

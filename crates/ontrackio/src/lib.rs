@@ -2,6 +2,7 @@
 //! IT-asset-management SaaS. `main.rs` only parses the command line; everything else is
 //! here so that tests and `demo` start exactly the same application.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod avatar;

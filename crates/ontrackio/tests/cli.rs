@@ -103,6 +103,43 @@ async fn demo_admin(port: u16, password: &str) -> (reqwest::Client, String) {
     (c, base)
 }
 
+/// Chooses a password on a setup link's page, as its recipient would in a browser.
+async fn set_password_through_link(port: u16, link: &str, password: &str) {
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .resolve("acme.localhost", addr)
+        .build()
+        .unwrap();
+    // The CLI names the base URL of its own environment; the demo listens on `port`.
+    let path = &link[link.find("/setup?").expect("a /setup link")..];
+    let page = c
+        .get(format!("http://acme.localhost:{port}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the setup link works");
+    let html = page.text().await.unwrap();
+    let value = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html.find(&marker).unwrap() + marker.len();
+        html[start..start + html[start..].find('"').unwrap()].to_string()
+    };
+    let r = c
+        .post(format!("http://acme.localhost:{port}/setup"))
+        .form(&[
+            ("csrf_token", value("csrf_token").as_str()),
+            ("token", value("token").as_str()),
+            ("password", password),
+            ("confirm", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login?notice=password-set");
+}
+
 fn banner_value(banner: &str, label: &str) -> String {
     banner
         .lines()
@@ -428,6 +465,7 @@ async fn role_changes_and_disabling_from_the_command_line_apply_to_a_running_ser
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8(out.stdout).unwrap()
     };
     cli(&[
         "user",
@@ -437,6 +475,14 @@ async fn role_changes_and_disabling_from_the_command_line_apply_to_a_running_ser
         "--role",
         "super-admin",
     ]);
+    // An invited super-admin with no password does not count as the one who can sign in:
+    // boss chooses a password through a setup link before admin may step down.
+    let printed = cli(&["user", "setup-link", "acme", "boss@acme.test"]);
+    let link = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a setup link");
+    set_password_through_link(port, link, "boss chooses a long password").await;
     cli(&["user", "set", "acme", "admin@acme.test", "--role", "admin"]);
     assert_eq!(
         status("/admin/settings/integrations").await,

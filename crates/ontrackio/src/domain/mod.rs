@@ -9,10 +9,10 @@ mod slug;
 
 pub use email::{EmailAddress, EmailDomain, ParseEmailError};
 pub use microsoft::{ClientId, RedirectUri, TenantGuid, TenantSetting, check_client_secret};
-pub use names::PersonName;
+pub use names::{ParseNameError, PersonName};
 pub use return_to::ReturnTo;
-pub use role::{Role, UserStatus};
-pub use slug::WorkspaceSlug;
+pub use role::{ParseRoleError, ParseStatusError, Role, UserStatus};
+pub use slug::{ParseSlugError, WorkspaceSlug};
 
 /// A user's id: a UUID minted by the product, stored as text.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

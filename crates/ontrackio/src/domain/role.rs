@@ -8,17 +8,25 @@ pub enum Role {
     SuperAdmin,
 }
 
+/// A value that is not one of the three roles.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("“{0}” is not a role: use employee, admin or super-admin.")]
+pub struct ParseRoleError(String);
+
+/// A stored status that is not one of the three.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("“{0}” is not a user status.")]
+pub struct ParseStatusError(String);
+
 impl Role {
     pub const ALL: [Role; 3] = [Role::Employee, Role::Admin, Role::SuperAdmin];
 
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ParseRoleError> {
         match s.trim() {
             "employee" => Ok(Self::Employee),
             "admin" => Ok(Self::Admin),
             "super-admin" => Ok(Self::SuperAdmin),
-            other => Err(format!(
-                "“{other}” is not a role: use employee, admin or super-admin."
-            )),
+            other => Err(ParseRoleError(other.chars().take(40).collect())),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -54,12 +62,12 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ParseStatusError> {
         match s {
             "invited" => Ok(Self::Invited),
             "active" => Ok(Self::Active),
             "disabled" => Ok(Self::Disabled),
-            other => Err(format!("“{other}” is not a user status.")),
+            other => Err(ParseStatusError(other.chars().take(40).collect())),
         }
     }
     pub fn as_str(self) -> &'static str {

@@ -9,8 +9,19 @@ const RESERVED: &[&str] = &[
     "www", "app", "api", "admin", "login", "auth", "static", "mail",
 ];
 
+/// Why a slug was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseSlugError {
+    #[error(
+        "“{0}” is not a valid workspace slug: use 2–40 lowercase letters, digits and single hyphens."
+    )]
+    Invalid(String),
+    #[error("“{0}” is reserved; choose another workspace slug.")]
+    Reserved(String),
+}
+
 impl WorkspaceSlug {
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, ParseSlugError> {
         let s = input.trim().to_ascii_lowercase();
         let valid = (2..=40).contains(&s.len())
             && s.chars()
@@ -19,13 +30,10 @@ impl WorkspaceSlug {
             && !s.ends_with('-')
             && !s.contains("--");
         if !valid {
-            return Err(format!(
-                "“{}” is not a valid workspace slug: use 2–40 lowercase letters, digits and single hyphens.",
-                input.trim()
-            ));
+            return Err(ParseSlugError::Invalid(input.trim().to_string()));
         }
         if RESERVED.contains(&s.as_str()) {
-            return Err(format!("“{s}” is reserved; choose another workspace slug."));
+            return Err(ParseSlugError::Reserved(s));
         }
         Ok(Self(s))
     }

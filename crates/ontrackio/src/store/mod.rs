@@ -211,10 +211,64 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A unique constraint said no. SQLite does not name the constraint, so callers decide
-/// which one it was from what they were writing.
+/// A unique constraint said no.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The unique constraints callers translate into their own answers (DESIGN §3: "the
+/// database enforces uniqueness; violations are translated by constraint name").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueKey {
+    /// `workspaces_slug_key`: the slug is taken.
+    WorkspaceSlug,
+    /// `users_workspace_email_key`: the email is already a user of the workspace.
+    UserEmail,
+    /// `user_identities_key`: the identity is linked already.
+    UserIdentity,
+}
+
+impl UniqueKey {
+    const ALL: [(UniqueKey, &'static str, &'static str); 3] = [
+        (
+            Self::WorkspaceSlug,
+            "workspaces_slug_key",
+            "workspaces.slug",
+        ),
+        (
+            Self::UserEmail,
+            "users_workspace_email_key",
+            "users.workspace_id, users.email_normalized",
+        ),
+        (
+            Self::UserIdentity,
+            "user_identities_key",
+            "user_identities.workspace_id, user_identities.provider, user_identities.tenant_id, user_identities.object_id",
+        ),
+    ];
+}
+
+/// Which unique constraint refused a write, if one did and it is one of ours. PostgreSQL
+/// names the constraint; SQLite names only its columns ("UNIQUE constraint failed:
+/// users.workspace_id, users.email_normalized"), which map to the same names.
+pub fn unique_violation(err: &sqlx::Error) -> Option<UniqueKey> {
+    let sqlx::Error::Database(db) = err else {
+        return None;
+    };
+    if !db.is_unique_violation() {
+        return None;
+    }
+    if let Some(name) = db.constraint() {
+        return UniqueKey::ALL
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(k, ..)| *k);
+    }
+    let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    UniqueKey::ALL
+        .iter()
+        .find(|(.., c)| *c == columns)
+        .map(|(k, ..)| *k)
 }
 
 /// The database cannot be reached or cannot take the request right now (stopped,

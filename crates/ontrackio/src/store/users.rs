@@ -56,7 +56,7 @@ pub fn columns_of(alias: &str) -> String {
         .join(", ")
 }
 
-fn decode_err(what: &str, e: String) -> sqlx::Error {
+fn decode_err(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what}: {e}").into())
 }
 
@@ -333,21 +333,39 @@ pub async fn bump_avatar_version<'c, E: Executor<'c, Database = sqlx::Any>>(
     .map(|_| ())
 }
 
-/// Active super-admins other than `except`: the last one may not be demoted or disabled.
-pub async fn count_other_active_super_admins<'c, E: Executor<'c, Database = sqlx::Any>>(
+/// Super-admins other than `except` who are active and can sign in (a password or a
+/// linked identity): the workspace must always keep one.
+pub async fn count_other_sign_in_super_admins<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     workspace: &WorkspaceId,
     except: &UserId,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "SELECT COUNT(*) AS n FROM users WHERE workspace_id = $1 AND role = 'super-admin' \
-         AND status <> 'disabled' AND id <> $2",
+        "SELECT COUNT(*) AS n FROM users u WHERE u.workspace_id = $1 AND u.role = 'super-admin' \
+         AND u.status = 'active' AND u.id <> $2 AND (u.password_hash IS NOT NULL OR EXISTS \
+         (SELECT 1 FROM user_identities i WHERE i.user_id = u.id))",
     )
     .bind(workspace.as_str())
     .bind(except.as_str())
     .fetch_one(db)
     .await?
     .try_get("n")
+}
+
+/// Whether the user has a way to sign in: a password or a linked identity.
+pub async fn can_sign_in<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &UserId,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM users u WHERE u.id = $1 AND (u.password_hash IS NOT NULL \
+         OR EXISTS (SELECT 1 FROM user_identities i WHERE i.user_id = u.id))",
+    )
+    .bind(id.as_str())
+    .fetch_one(db)
+    .await?
+    .try_get("n")?;
+    Ok(n > 0)
 }
 
 /// (role, status, count) for the admin dashboard.

@@ -83,3 +83,18 @@ pub async fn set_allowed_domains<'c, E: Executor<'c, Database = sqlx::Any>>(
         .await?;
     Ok(())
 }
+
+/// Locks the workspace's row until the transaction ends, so that changes which must see
+/// each other (the last super-admin rule) run one after the other. A no-op update works on
+/// both backends: a row lock on PostgreSQL, the write lock `BEGIN IMMEDIATE` already holds
+/// on SQLite.
+pub async fn lock<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    id: &WorkspaceId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE workspaces SET updated_at = updated_at WHERE id = $1")
+        .bind(id.as_str())
+        .execute(db)
+        .await
+        .map(|_| ())
+}

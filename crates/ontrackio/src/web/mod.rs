@@ -98,6 +98,10 @@ impl AppState {
             }),
         })
     }
+    /// The accounts service, telling this node's session cache about every change.
+    pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
+        crate::accounts::Accounts::new(&self.db, &self.sessions)
+    }
     pub fn https(&self) -> bool {
         self.config.base_url.is_https()
     }

@@ -109,8 +109,8 @@ pub async fn update_profile(
     jar: CookieJar,
     Form(form): Form<ProfileForm>,
 ) -> Result<Response, AppError> {
-    let first = PersonName::parse(&form.first_name, "First name");
-    let last = PersonName::parse(&form.last_name, "Last name");
+    let first = PersonName::parse(&form.first_name).map_err(|e| e.for_field("First name"));
+    let last = PersonName::parse(&form.last_name).map_err(|e| e.for_field("Last name"));
     let (first, last) = match (first, last) {
         (Ok(f), Ok(l)) => (f, l),
         (f, l) => {

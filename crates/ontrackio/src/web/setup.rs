@@ -14,7 +14,7 @@ use super::chrome::Chrome;
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::{AppError, AppState, csrf};
-use crate::audit::{self, Actor, actions};
+use crate::accounts::AccountError;
 use crate::auth::password;
 use crate::crypto::hash_token;
 use crate::store;
@@ -94,40 +94,27 @@ pub async fn submit(
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response());
     }
-    let hash = password::hash(SecretString::from(form.password)).await?;
-    let mut tx = state.db.begin().await?;
-    let Some(user_id) = store::setup_tokens::consume(&mut *tx, &hash_token(&form.token)).await?
-    else {
-        drop(tx);
-        let page = SetupPage {
-            chrome: Chrome::anonymous(&ws, csrf_token),
-            token: String::new(),
-            valid: false,
-            error: None,
-        };
-        return Ok((StatusCode::NOT_FOUND, Html(page.render()?)).into_response());
-    };
-    let Some(user) = store::users::find_by_id(&mut *tx, &ws.id, &user_id).await? else {
-        return Err(AppError::NotFound);
-    };
-    store::users::set_password_hash(&mut *tx, &user.id, &hash).await?;
-    if user.status == crate::domain::UserStatus::Invited {
-        store::users::set_status(&mut *tx, &user.id, crate::domain::UserStatus::Active).await?;
+    let result = state
+        .accounts()
+        .set_password_with_link(
+            &ws,
+            client.origin(),
+            &form.token,
+            SecretString::from(form.password),
+        )
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(AccountError::SetupLinkInvalid) => {
+            let page = SetupPage {
+                chrome: Chrome::anonymous(&ws, csrf_token),
+                token: String::new(),
+                valid: false,
+                error: None,
+            };
+            return Ok((StatusCode::NOT_FOUND, Html(page.render()?)).into_response());
+        }
+        Err(e) => return Err(AppError::Internal(e.into())),
     }
-    audit::record(
-        &mut tx,
-        &ws.id,
-        Actor::User {
-            id: &user.id,
-            label: &user.email,
-        },
-        actions::PASSWORD_SET,
-        &user.email,
-        client.origin(),
-        serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.sessions.forget_user(&user.id);
     Ok(Redirect::to("/login?notice=password-set").into_response())
 }

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ontrackio::Application;
+use ontrackio::accounts::{Accounts, By, Invitation, NewWorkspace, NoCache};
 use ontrackio::config::{AzureEnv, BaseUrl, Config, DatabaseUrl, LogFormat, OutboundBase};
 use ontrackio::crypto::KeyRing;
-use ontrackio::domain::{EmailAddress, Role, UserStatus, WorkspaceSlug};
+use ontrackio::domain::{EmailAddress, PersonName, Role, UserStatus, WorkspaceSlug};
 use ontrackio::store::{self, Db};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
@@ -157,17 +158,7 @@ impl TestApp {
     }
 
     pub async fn create_workspace(&self, slug: &str, name: &str, admin: &str) {
-        let slug = WorkspaceSlug::parse(slug).unwrap();
-        let email = EmailAddress::parse(admin).unwrap();
-        ontrackio::cli::create_workspace(
-            &self.db,
-            &slug,
-            name,
-            &email,
-            Some(SecretString::from(PASSWORD)),
-        )
-        .await
-        .unwrap();
+        seed_workspace(&self.db, slug, name, admin).await;
     }
 
     pub async fn workspace(&self, slug: &str) -> store::workspaces::Workspace {
@@ -286,30 +277,46 @@ pub async fn add_password_user(
     email: &str,
     role: Role,
 ) -> ontrackio::domain::UserId {
+    let accounts = Accounts::new(db, &NoCache);
+    let by = By::operator("tests");
     let ws = store::workspaces::find_by_slug(db.pool(), slug)
         .await
         .unwrap()
         .unwrap();
     let email = EmailAddress::parse(email).unwrap();
-    let hash = ontrackio::auth::password::hash(SecretString::from(PASSWORD))
+    let (first, last) = (
+        PersonName::parse("Test").unwrap(),
+        PersonName::parse("User").unwrap(),
+    );
+    let invitation = Invitation {
+        email: &email,
+        first_name: &first,
+        last_name: &last,
+        role,
+        external: false,
+    };
+    let id = accounts.invite(&by, &ws, invitation).await.unwrap();
+    accounts
+        .set_password(&by, &ws, &id, SecretString::from(PASSWORD))
         .await
         .unwrap();
-    store::users::insert(
-        db.pool(),
-        &ws.id,
-        store::users::NewUser {
-            email: &email,
-            first_name: "Test",
-            last_name: "User",
-            role,
-            external: false,
-            status: UserStatus::Active,
-            email_verified: false,
-            password_hash: Some(&hash),
-        },
-    )
-    .await
-    .unwrap()
+    id
+}
+
+/// A workspace whose super-admin signs in with the test password, made as the CLI does.
+pub async fn seed_workspace(db: &Db, slug: &str, name: &str, admin: &str) {
+    let slug = WorkspaceSlug::parse(slug).unwrap();
+    let email = EmailAddress::parse(admin).unwrap();
+    let new = NewWorkspace {
+        slug: &slug,
+        name,
+        super_admin: &email,
+        password: Some(SecretString::from(PASSWORD)),
+    };
+    Accounts::new(db, &NoCache)
+        .create_workspace(&By::operator("tests"), new)
+        .await
+        .unwrap();
 }
 
 /// Signs in with a password through the login form at `login_url`: its page for the CSRF

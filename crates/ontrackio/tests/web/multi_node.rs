@@ -21,11 +21,10 @@ use ontrackio::audit::actions;
 use ontrackio::auth::throttle;
 use ontrackio::config::{BaseUrl, Config, DatabaseUrl, OutboundBase};
 use ontrackio::crypto::KeyRing;
-use ontrackio::domain::{EmailAddress, Role, UserId, WorkspaceSlug};
+use ontrackio::domain::{EmailAddress, Role, UserId};
 use ontrackio::store::{self, Db};
 use ontrackio::web::AppState;
 use reqwest::{Client, Response, StatusCode};
-use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -103,15 +102,7 @@ impl Cluster {
             .await
             .unwrap_or_else(|_| panic!("node {i} listens for settings changes"));
         }
-        ontrackio::cli::create_workspace(
-            &db,
-            &WorkspaceSlug::parse("acme").unwrap(),
-            "Acme Corporation",
-            &EmailAddress::parse("admin@acme.test").unwrap(),
-            Some(SecretString::from(PASSWORD)),
-        )
-        .await
-        .unwrap();
+        seed_workspace(&db, "acme", "Acme Corporation", "admin@acme.test").await;
         Some(Self {
             nodes,
             db,
@@ -704,15 +695,7 @@ fn refuses_connections(addr: SocketAddr) -> bool {
 async fn sigterm_lets_the_sign_in_in_flight_finish_refuses_new_connections_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let (url, db) = fresh_db(&dir).await;
-    ontrackio::cli::create_workspace(
-        &db,
-        &WorkspaceSlug::parse("acme").unwrap(),
-        "Acme Corporation",
-        &EmailAddress::parse("admin@acme.test").unwrap(),
-        Some(SecretString::from(PASSWORD)),
-    )
-    .await
-    .unwrap();
+    seed_workspace(&db, "acme", "Acme Corporation", "admin@acme.test").await;
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let gate_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1022,15 +1005,7 @@ async fn when_postgresql_stops_a_node_turns_unready_shows_a_clear_page_and_recov
     let url = DatabaseUrl::Postgres(pg.url());
     let db = Db::connect(&url).await.unwrap();
     db.migrate().await.unwrap();
-    ontrackio::cli::create_workspace(
-        &db,
-        &WorkspaceSlug::parse("acme").unwrap(),
-        "Acme Corporation",
-        &EmailAddress::parse("admin@acme.test").unwrap(),
-        Some(SecretString::from(PASSWORD)),
-    )
-    .await
-    .unwrap();
+    seed_workspace(&db, "acme", "Acme Corporation", "admin@acme.test").await;
     let port = free_port();
     let app = Application::build_with_db(test_config(url, port), db.clone())
         .await

@@ -8,8 +8,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-use crate::audit::{self, actions};
-use crate::domain::{EmailAddress, PersonName, Role, UserId, UserStatus};
+use crate::accounts::{AccountError, Acting, By, Invitation, Outcome};
+use crate::domain::{EmailAddress, PersonName, Role, UserId};
 use crate::store::{self, users::User};
 use crate::web::chrome::{Chrome, avatar_url, fmt_opt_time};
 use crate::web::client::ClientInfo;
@@ -119,6 +119,7 @@ pub async fn page(
         p.notice = match q.notice.as_deref() {
             Some("invited") => Some("The user is invited. They can sign in with Microsoft, or an admin can send them a setup link."),
             Some("updated") => Some("The change is saved."),
+            Some("unchanged") => Some("Nothing to change: the user already had that setting."),
             _ => None,
         };
     })
@@ -147,15 +148,9 @@ pub async fn invite(
     Form(body): Form<InviteBody>,
 ) -> Result<Response, AppError> {
     let email = EmailAddress::parse(&body.email);
-    let first = PersonName::parse(&body.first_name, "First name");
-    let last = PersonName::parse(&body.last_name, "Last name");
-    let role = Role::parse(&body.role).and_then(|r| {
-        if r == Role::SuperAdmin && cu.user.role != Role::SuperAdmin {
-            Err("Only a super-admin can invite another super-admin.".to_string())
-        } else {
-            Ok(r)
-        }
-    });
+    let first = PersonName::parse(&body.first_name).map_err(|e| e.for_field("First name"));
+    let last = PersonName::parse(&body.last_name).map_err(|e| e.for_field("Last name"));
+    let role = Role::parse(&body.role).map_err(|e| e.to_string());
     let external = body.external.is_some();
     let refill = |p: &mut UsersPage| {
         p.invite = InviteForm {
@@ -181,44 +176,45 @@ pub async fn invite(
             .await;
         }
     };
-    let mut tx = state.db.begin().await?;
-    let new = store::users::NewUser {
+    let invitation = Invitation {
         email: &email,
-        first_name: first.as_str(),
-        last_name: last.as_str(),
+        first_name: &first,
+        last_name: &last,
         role,
         external,
-        status: UserStatus::Invited,
-        email_verified: false,
-        password_hash: None,
     };
-    match store::users::insert(&mut *tx, &cu.workspace.id, new).await {
-        Ok(_) => {}
-        Err(e) if store::is_unique_violation(&e) => {
-            drop(tx);
-            return render(&state, &cu, &jar, StatusCode::UNPROCESSABLE_ENTITY, |p| {
+    match state
+        .accounts()
+        .invite(&by(&cu, &client), &cu.workspace, invitation)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/admin/users?notice=invited").into_response()),
+        Err(e @ AccountError::AlreadyUser(_)) => {
+            let msg = e.to_string();
+            render(&state, &cu, &jar, StatusCode::UNPROCESSABLE_ENTITY, |p| {
                 refill(p);
-                p.email_error = Some(format!(
-                    "{} is already a user of this workspace.",
-                    email.as_str()
-                ));
+                p.email_error = Some(msg);
             })
-            .await;
+            .await
         }
-        Err(e) => return Err(e.into()),
+        Err(e @ AccountError::SuperAdminOnly) => {
+            let msg = e.to_string();
+            render(&state, &cu, &jar, StatusCode::UNPROCESSABLE_ENTITY, |p| {
+                refill(p);
+                p.role_error = Some(msg);
+            })
+            .await
+        }
+        Err(e) => refuse(&state, &cu, &jar, e).await,
     }
-    audit::record(
-        &mut tx,
-        &cu.workspace.id,
-        cu.actor(),
-        actions::USER_INVITED,
-        email.as_str(),
-        client.origin(),
-        serde_json::json!({"role": role.as_str(), "external": external}),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Redirect::to("/admin/users?notice=invited").into_response())
+}
+
+/// The signed-in admin as the author of a change.
+fn by<'a>(cu: &'a CurrentUser, client: &'a ClientInfo) -> By<'a> {
+    By {
+        acting: Acting::user(&cu.user),
+        origin: client.origin(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -235,7 +231,24 @@ async fn target(state: &AppState, cu: &CurrentUser, id: &str) -> Result<User, Ap
         .ok_or(AppError::NotFound)
 }
 
+/// The accounts service said no: the page again with its reason; a failure of ours is the
+/// error page.
 async fn refuse(
+    state: &AppState,
+    cu: &CurrentUser,
+    jar: &CookieJar,
+    e: AccountError,
+) -> Result<Response, AppError> {
+    if !e.is_refusal() {
+        return Err(match e {
+            AccountError::Internal(e) => AppError::Internal(e),
+            other => AppError::Internal(other.into()),
+        });
+    }
+    refuse_with(state, cu, jar, e.to_string()).await
+}
+
+async fn refuse_with(
     state: &AppState,
     cu: &CurrentUser,
     jar: &CookieJar,
@@ -247,17 +260,18 @@ async fn refuse(
     .await
 }
 
-/// Whether `target` is the last active super-admin (who must stay one, and stay enabled).
-async fn is_last_super_admin(
-    tx: &mut store::Tx,
+/// Where a change ends: the list with a notice, or the refusal.
+async fn done(
+    state: &AppState,
     cu: &CurrentUser,
-    target: &User,
-) -> Result<bool, AppError> {
-    Ok(target.role == Role::SuperAdmin
-        && target.status != UserStatus::Disabled
-        && store::users::count_other_active_super_admins(&mut **tx, &cu.workspace.id, &target.id)
-            .await?
-            == 0)
+    jar: &CookieJar,
+    result: Result<Outcome, AccountError>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(Outcome::Changed) => Ok(Redirect::to("/admin/users?notice=updated").into_response()),
+        Ok(Outcome::Unchanged) => Ok(Redirect::to("/admin/users?notice=unchanged").into_response()),
+        Err(e) => refuse(state, cu, jar, e).await,
+    }
 }
 
 pub async fn set_role(
@@ -271,50 +285,13 @@ pub async fn set_role(
     let target = target(&state, &cu, &id).await?;
     let role = match Role::parse(&body.role) {
         Ok(r) => r,
-        Err(msg) => return refuse(&state, &cu, &jar, msg).await,
+        Err(e) => return refuse_with(&state, &cu, &jar, e.to_string()).await,
     };
-    if (role == Role::SuperAdmin || target.role == Role::SuperAdmin)
-        && cu.user.role != Role::SuperAdmin
-    {
-        return refuse(
-            &state,
-            &cu,
-            &jar,
-            "Only a super-admin can grant or remove the super-admin role.".into(),
-        )
+    let result = state
+        .accounts()
+        .set_role(&by(&cu, &client), &cu.workspace, &target.id, role)
         .await;
-    }
-    if role == target.role {
-        return Ok(Redirect::to("/admin/users?notice=updated").into_response());
-    }
-    let mut tx = state.db.begin().await?;
-    if role != Role::SuperAdmin && is_last_super_admin(&mut tx, &cu, &target).await? {
-        drop(tx);
-        return refuse(
-            &state,
-            &cu,
-            &jar,
-            format!(
-                "{} is the last active super-admin. Make someone else a super-admin first.",
-                target.email
-            ),
-        )
-        .await;
-    }
-    store::users::set_role(&mut *tx, &target.id, role).await?;
-    audit::record(
-        &mut tx,
-        &cu.workspace.id,
-        cu.actor(),
-        actions::ROLE_CHANGED,
-        &target.email,
-        client.origin(),
-        serde_json::json!({"from": target.role.as_str(), "to": role.as_str()}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.sessions.forget_user(&target.id);
-    Ok(Redirect::to("/admin/users?notice=updated").into_response())
+    done(&state, &cu, &jar, result).await
 }
 
 #[derive(Deserialize)]
@@ -336,30 +313,15 @@ pub async fn set_external(
         "true" => true,
         "false" => false,
         _ => {
-            return refuse(
-                &state,
-                &cu,
-                &jar,
-                "Choose whether the user is external.".into(),
-            )
-            .await;
+            let msg = "Choose whether the user is external.".to_string();
+            return refuse_with(&state, &cu, &jar, msg).await;
         }
     };
-    let mut tx = state.db.begin().await?;
-    store::users::set_external(&mut *tx, &target.id, external).await?;
-    audit::record(
-        &mut tx,
-        &cu.workspace.id,
-        cu.actor(),
-        actions::EXTERNAL_CHANGED,
-        &target.email,
-        client.origin(),
-        serde_json::json!({"from": target.external, "to": external}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.sessions.forget_user(&target.id);
-    Ok(Redirect::to("/admin/users?notice=updated").into_response())
+    let result = state
+        .accounts()
+        .set_external(&by(&cu, &client), &cu.workspace, &target.id, external)
+        .await;
+    done(&state, &cu, &jar, result).await
 }
 
 #[derive(Deserialize)]
@@ -377,79 +339,18 @@ pub async fn set_status(
     Form(body): Form<StatusBody>,
 ) -> Result<Response, AppError> {
     let target = target(&state, &cu, &id).await?;
-    let disable = match body.status.as_str() {
-        "disabled" => true,
-        "active" => false,
+    let accounts = state.accounts();
+    let by = by(&cu, &client);
+    let result = match body.status.as_str() {
+        "disabled" => accounts
+            .disable(&by, &cu.workspace, &target.id)
+            .await
+            .map(|d| d.outcome),
+        "active" => accounts.enable(&by, &cu.workspace, &target.id).await,
         _ => {
-            return refuse(
-                &state,
-                &cu,
-                &jar,
-                "Choose to disable or enable the user.".into(),
-            )
-            .await;
+            let msg = "Choose to disable or enable the user.".to_string();
+            return refuse_with(&state, &cu, &jar, msg).await;
         }
     };
-    if target.role == Role::SuperAdmin && cu.user.role != Role::SuperAdmin {
-        return refuse(
-            &state,
-            &cu,
-            &jar,
-            "Only a super-admin can disable or enable a super-admin.".into(),
-        )
-        .await;
-    }
-    if disable && target.id == cu.user.id {
-        return refuse(
-            &state,
-            &cu,
-            &jar,
-            "You cannot disable your own account.".into(),
-        )
-        .await;
-    }
-    let mut tx = state.db.begin().await?;
-    if disable && is_last_super_admin(&mut tx, &cu, &target).await? {
-        drop(tx);
-        return refuse(
-            &state,
-            &cu,
-            &jar,
-            format!(
-                "{} is the last active super-admin and cannot be disabled.",
-                target.email
-            ),
-        )
-        .await;
-    }
-    // Enabling an invited user who never signed in keeps them invited.
-    let new_status = match (disable, target.last_login_at) {
-        (true, _) => UserStatus::Disabled,
-        (false, Some(_)) => UserStatus::Active,
-        (false, None) => UserStatus::Invited,
-    };
-    store::users::set_status(&mut *tx, &target.id, new_status).await?;
-    let ended = if disable {
-        store::sessions::delete_for_user(&mut *tx, &target.id).await?
-    } else {
-        0
-    };
-    let action = if disable {
-        actions::USER_DISABLED
-    } else {
-        actions::USER_ENABLED
-    };
-    audit::record(
-        &mut tx,
-        &cu.workspace.id,
-        cu.actor(),
-        action,
-        &target.email,
-        client.origin(),
-        serde_json::json!({"sessions_ended": ended}),
-    )
-    .await?;
-    tx.commit().await?;
-    state.sessions.forget_user(&target.id);
-    Ok(Redirect::to("/admin/users?notice=updated").into_response())
+    done(&state, &cu, &jar, result).await
 }
