@@ -1,5 +1,6 @@
 //! The `ontrackio` binary as a user runs it: the demo and the admin commands.
 
+use ontrackio::accounts::AccountError;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 
@@ -371,16 +372,21 @@ fn the_last_super_admin_cannot_be_disabled_from_the_command_line() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("last active super-admin")
+    // Word for word what Admin → Users shows: both come from the accounts service.
+    let same_as_web = |e: AccountError| format!("error: {e}\n");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        same_as_web(AccountError::LastSuperAdminDisable("a@acme.test".into()))
     );
     let out = ontrackio(dir.path())
         .args(["user", "set", "acme", "a@acme.test", "--role", "employee"])
         .output()
         .unwrap();
     assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        same_as_web(AccountError::LastSuperAdminRole("a@acme.test".into()))
+    );
 }
 
 #[test]

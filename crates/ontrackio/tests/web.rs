@@ -6,6 +6,8 @@ mod helpers;
 
 #[path = "web/access.rs"]
 mod access;
+#[path = "web/accounts.rs"]
+mod accounts;
 #[path = "web/admin_users.rs"]
 mod admin_users;
 #[path = "web/audit_log.rs"]

@@ -271,8 +271,8 @@ impl<'a> Accounts<'a> {
     ) -> Result<Outcome, AccountError> {
         let mut tx = self.db.begin().await?;
         let target = locked_target(&mut tx, ws, user).await?;
-        if (role == Role::SuperAdmin || target.role == Role::SuperAdmin)
-            && !by.acting.is_super_admin()
+        let acting = current(&mut tx, ws, by.acting).await?;
+        if (role == Role::SuperAdmin || target.role == Role::SuperAdmin) && !acting.is_super_admin()
         {
             return Err(AccountError::SuperAdminOnly);
         }
@@ -306,7 +306,8 @@ impl<'a> Accounts<'a> {
     ) -> Result<Outcome, AccountError> {
         let mut tx = self.db.begin().await?;
         let target = find_target(&mut tx, ws, user).await?;
-        if target.role == Role::SuperAdmin && !by.acting.is_super_admin() {
+        let acting = current(&mut tx, ws, by.acting).await?;
+        if target.role == Role::SuperAdmin && !acting.is_super_admin() {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         if target.external == external {
@@ -338,7 +339,8 @@ impl<'a> Accounts<'a> {
         }
         let mut tx = self.db.begin().await?;
         let target = locked_target(&mut tx, ws, user).await?;
-        if target.role == Role::SuperAdmin && !by.acting.is_super_admin() {
+        let acting = current(&mut tx, ws, by.acting).await?;
+        if target.role == Role::SuperAdmin && !acting.is_super_admin() {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         if target.status == UserStatus::Disabled {
@@ -380,7 +382,8 @@ impl<'a> Accounts<'a> {
     ) -> Result<Outcome, AccountError> {
         let mut tx = self.db.begin().await?;
         let target = find_target(&mut tx, ws, user).await?;
-        if target.role == Role::SuperAdmin && !by.acting.is_super_admin() {
+        let acting = current(&mut tx, ws, by.acting).await?;
+        if target.role == Role::SuperAdmin && !acting.is_super_admin() {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         if target.status != UserStatus::Disabled {
@@ -414,7 +417,8 @@ impl<'a> Accounts<'a> {
     ) -> Result<String, AccountError> {
         let mut tx = self.db.begin().await?;
         let target = find_target(&mut tx, ws, user).await?;
-        if target.role == Role::SuperAdmin && !by.acting.is_super_admin() {
+        let acting = current(&mut tx, ws, by.acting).await?;
+        if target.role == Role::SuperAdmin && !acting.is_super_admin() {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         let token = insert_setup_token(&mut tx, &target.id).await?;
@@ -529,6 +533,25 @@ async fn find_target(tx: &mut Tx, ws: &Workspace, user: &UserId) -> Result<User,
     store::users::find_by_id(&mut **tx, &ws.id, user)
         .await?
         .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))
+}
+
+/// The acting user as the database has them now, inside the transaction: a super-admin
+/// demoted or disabled a moment ago (by a request that committed first) acts with their
+/// new role, not the one their request started with.
+async fn current<'a>(
+    tx: &mut Tx,
+    ws: &Workspace,
+    acting: Acting<'a>,
+) -> Result<Acting<'a>, AccountError> {
+    let Acting::User { id, label, .. } = acting else {
+        return Ok(acting);
+    };
+    let role = match store::users::find_by_id(&mut **tx, &ws.id, id).await? {
+        Some(u) if u.status != UserStatus::Disabled => u.role,
+        // Disabled or gone since the request began: no authority left beyond an employee's.
+        _ => Role::Employee,
+    };
+    Ok(Acting::User { id, label, role })
 }
 
 /// The target of a change that may take away a super-admin. The workspace row is locked

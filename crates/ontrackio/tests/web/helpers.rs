@@ -7,7 +7,7 @@ use ontrackio::Application;
 use ontrackio::accounts::{Accounts, By, Invitation, NewWorkspace, NoCache};
 use ontrackio::config::{AzureEnv, BaseUrl, Config, DatabaseUrl, LogFormat, OutboundBase};
 use ontrackio::crypto::KeyRing;
-use ontrackio::domain::{EmailAddress, PersonName, Role, UserStatus, WorkspaceSlug};
+use ontrackio::domain::{EmailAddress, PersonName, Role, WorkspaceSlug};
 use ontrackio::store::{self, Db};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode};
@@ -504,22 +504,18 @@ impl TestApp {
         external: bool,
     ) -> ontrackio::domain::UserId {
         let ws = self.workspace(slug).await;
-        store::users::insert(
-            self.db.pool(),
-            &ws.id,
-            store::users::NewUser {
-                email: &EmailAddress::parse(email).unwrap(),
-                first_name: "",
-                last_name: "",
-                role,
-                external,
-                status: UserStatus::Invited,
-                email_verified: false,
-                password_hash: None,
-            },
-        )
-        .await
-        .unwrap()
+        let none = PersonName::default();
+        let invitation = Invitation {
+            email: &EmailAddress::parse(email).unwrap(),
+            first_name: &none,
+            last_name: &none,
+            role,
+            external,
+        };
+        Accounts::new(&self.db, &NoCache)
+            .invite(&By::operator("tests"), &ws, invitation)
+            .await
+            .unwrap()
     }
 
     pub async fn set_allowed_domains(&self, slug: &str, domains: &str) {
