@@ -80,3 +80,86 @@ pub fn statement(
         details,
     })
 }
+
+/// Refusals that anyone can cause without signing in (a forged or replayed sign-in
+/// callback, say) must not let them fill the audit log: per workspace and kind, the first
+/// refusal of each minute is written, and the ones after it only counted; the next row of
+/// that kind says how many were left out. Per node, in memory: the number of rows is
+/// bounded by nodes × workspaces × kinds per minute, whatever the traffic.
+pub struct Coalescer {
+    window_secs: i64,
+    seen: parking_lot::Mutex<std::collections::HashMap<(String, &'static str), Window>>,
+}
+
+struct Window {
+    started: i64,
+    left_out: u64,
+}
+
+/// Most entries a node keeps; past it, entries of finished windows are dropped first.
+const COALESCER_ENTRIES: usize = 10_000;
+
+impl Coalescer {
+    pub fn new(window_secs: i64) -> Self {
+        Self {
+            window_secs,
+            seen: Default::default(),
+        }
+    }
+
+    /// `Some(n)`: write the row now, noting the `n` similar ones left out since the last
+    /// row of this kind; `None`: only counted.
+    pub fn admit(&self, workspace: &WorkspaceId, kind: &'static str, now: i64) -> Option<u64> {
+        let mut seen = self.seen.lock();
+        if seen.len() >= COALESCER_ENTRIES {
+            let window = self.window_secs;
+            seen.retain(|_, w| now - w.started < window);
+            if seen.len() >= COALESCER_ENTRIES {
+                // Only live windows of distinct workspaces: start over rather than grow.
+                seen.clear();
+            }
+        }
+        match seen.entry((workspace.as_str().to_string(), kind)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Window {
+                    started: now,
+                    left_out: 0,
+                });
+                Some(0)
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let w = o.get_mut();
+                if now - w.started >= self.window_secs {
+                    let left_out = std::mem::take(&mut w.left_out);
+                    w.started = now;
+                    Some(left_out)
+                } else {
+                    w.left_out += 1;
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_refusal_of_each_kind_per_window_is_written_and_the_rest_counted() {
+        let c = Coalescer::new(60);
+        let (a, b) = (WorkspaceId::new(), WorkspaceId::new());
+        assert_eq!(c.admit(&a, "state", 1000), Some(0));
+        for t in 1001..1050 {
+            assert_eq!(c.admit(&a, "state", t), None);
+        }
+        // Another kind, another workspace: their own first rows.
+        assert_eq!(c.admit(&a, "malformed", 1001), Some(0));
+        assert_eq!(c.admit(&b, "state", 1001), Some(0));
+        // The next window's first row says how many were left out.
+        assert_eq!(c.admit(&a, "state", 1060), Some(49));
+        assert_eq!(c.admit(&a, "state", 1061), None);
+        assert_eq!(c.admit(&a, "state", 1200), Some(1));
+    }
+}

@@ -12,6 +12,8 @@ mod accounts;
 mod admin_users;
 #[path = "web/audit_log.rs"]
 mod audit_log;
+#[path = "web/callback_abuse.rs"]
+mod callback_abuse;
 #[path = "web/hosts.rs"]
 mod hosts;
 #[path = "web/microsoft_card.rs"]

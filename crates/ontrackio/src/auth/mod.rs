@@ -2,6 +2,8 @@
 
 pub mod microsoft;
 pub mod password;
+pub mod policy;
 pub mod session;
 pub mod session_cache;
+pub mod sign_in;
 pub mod throttle;

@@ -16,7 +16,7 @@ use super::session::{CurrentUser, MaybeUser};
 use super::{AppError, AppState, csrf};
 use crate::audit::{self, Actor, actions};
 use crate::auth::{password, session, throttle};
-use crate::domain::{EmailAddress, ReturnTo, Role, UserStatus};
+use crate::domain::{EmailAddress, ReturnTo, UserStatus};
 use crate::store::{self, users::User, workspaces::Workspace};
 
 #[derive(Template)]
@@ -81,13 +81,9 @@ fn notice_text(key: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// Where a user lands after signing in: a safe `return_to`, else by role.
-pub fn landing(user: &User, return_to: Option<&ReturnTo>) -> String {
-    match return_to {
-        Some(r) => r.as_str().to_string(),
-        None if user.role >= Role::Admin => "/admin/dashboard".into(),
-        None => "/my/dashboard".into(),
-    }
+/// Where a user lands after signing in with a password: the one landing rule.
+fn landing(user: &User, return_to: Option<&ReturnTo>) -> String {
+    crate::auth::sign_in::landing(user.role, false, return_to)
 }
 
 pub async fn page(

@@ -10,19 +10,18 @@ use serde::Deserialize;
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::{AppError, AppState};
-use crate::audit::{self, Actor, actions};
+use crate::audit::{self, Actor};
 use crate::auth::microsoft::client::{GraphError, MsError};
 use crate::auth::microsoft::flow::{self, FlowState};
 use crate::auth::microsoft::id_token::{self, Expectations};
-use crate::auth::microsoft::policy::{self, Decision, Existing, Refusal};
+use crate::auth::microsoft::policy;
 use crate::auth::microsoft::settings::{self, SignInConfig};
 use crate::auth::microsoft::{SCOPES, aadsts};
+use crate::auth::policy::Refusal;
 use crate::auth::session;
-use crate::domain::{ReturnTo, Role, UserStatus};
-use crate::store::batch::Batch;
-use crate::store::{self, users::User, workspaces::Workspace};
-
-const SYSTEM: &str = "Microsoft sign-in";
+use crate::auth::sign_in::{self, ExternalIdentity, Provider};
+use crate::domain::ReturnTo;
+use crate::store::{self, workspaces::Workspace};
 pub const SESSION_EXPIRED: &str = "Session expired. Please try again.";
 
 #[derive(Template)]
@@ -144,6 +143,27 @@ pub async fn start(
     Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
 }
 
+/// Refusals of callbacks that anyone can send (no valid flow, or a flow cookie replayed):
+/// the audit row is coalesced per workspace and kind (`audit::Coalescer`).
+#[derive(Clone, Copy)]
+enum Unauthenticated {
+    Malformed,
+    NoFlow,
+    NoCode,
+    MicrosoftError,
+}
+
+impl Unauthenticated {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed callback",
+            Self::NoFlow => "no matching sign-in flow",
+            Self::NoCode => "callback without a code",
+            Self::MicrosoftError => "error from Microsoft",
+        }
+    }
+}
+
 pub async fn callback(
     State(state): State<AppState>,
     CurrentWorkspace(ws): CurrentWorkspace,
@@ -156,22 +176,22 @@ pub async fn callback(
     let flow_cookie = jar
         .get(flow::cookie_name(https))
         .and_then(|c| FlowState::from_cookie_value(c.value()));
-    let Some(params) = flow::CallbackParams::parse(raw.as_deref()) else {
-        Box::pin(audit_refusal(
-            &state,
-            &ws,
-            &client,
-            "-",
-            "malformed callback (repeated or oversized parameters)",
-            None,
-        ))
-        .await?;
-        return page(
+    let expired = |jar| {
+        page(
             StatusCode::BAD_REQUEST,
             plain(&ws, "Sign-in failed", SESSION_EXPIRED),
             jar,
             https,
-        );
+        )
+    };
+    let Some(params) = flow::CallbackParams::parse(raw.as_deref()) else {
+        let reason = "malformed callback (repeated or oversized parameters)";
+        let kind = Unauthenticated::Malformed;
+        Box::pin(audit_unauthenticated(
+            &state, &ws, &client, kind, reason, None,
+        ))
+        .await?;
+        return expired(jar);
     };
     // The flow must be this browser's, on this workspace, recent, and answer our state.
     let flow = match flow_cookie {
@@ -183,80 +203,50 @@ pub async fn callback(
             f
         }
         _ => {
-            Box::pin(audit_refusal(
-                &state,
-                &ws,
-                &client,
-                "-",
-                "missing, expired or mismatched sign-in state",
-                None,
+            let reason = "missing, expired or mismatched sign-in state";
+            let kind = Unauthenticated::NoFlow;
+            Box::pin(audit_unauthenticated(
+                &state, &ws, &client, kind, reason, None,
             ))
             .await?;
-            return page(
-                StatusCode::BAD_REQUEST,
-                plain(&ws, "Sign-in failed", SESSION_EXPIRED),
-                jar,
-                https,
-            );
+            return expired(jar);
         }
     };
     if let Some(error) = params.error {
-        let desc = params.error_description.unwrap_or_default();
-        let code = crate::auth::microsoft::client::parse_aadsts(&desc);
-        let first_line: String = desc
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(500)
-            .collect();
-        Box::pin(audit_refusal(
-            &state,
-            &ws,
-            &client,
-            "-",
-            &format!(
-                "Microsoft returned {}",
-                error.chars().take(60).collect::<String>()
-            ),
-            code,
+        // Everything here came from the browser: the visitor may have written it. Only
+        // the code is kept, with our own words for it; never their prose.
+        let code = params
+            .error_description
+            .as_deref()
+            .and_then(crate::auth::microsoft::client::parse_aadsts);
+        let summary = callback_error_summary(&error, code);
+        let kind = Unauthenticated::MicrosoftError;
+        let admitted = Box::pin(audit_unauthenticated(
+            &state, &ws, &client, kind, &summary, code,
         ))
         .await?;
-        Box::pin(settings::record_failure(
-            &state.db,
-            &ws.id,
-            code,
-            &first_line,
-        ))
-        .await?;
-        state
-            .microsoft
-            .settings
-            .note_failure_recorded(ws.id.as_str());
-        let text = (!first_line.is_empty()).then_some(first_line);
+        if admitted {
+            Box::pin(settings::record_failure(&state.db, &ws.id, code, &summary)).await?;
+            state
+                .microsoft
+                .settings
+                .note_failure_recorded(ws.id.as_str());
+        }
         return page(
             StatusCode::BAD_REQUEST,
-            aadsts_page(&ws, code, text),
+            aadsts_page(&ws, code, None),
             jar,
             https,
         );
     }
     let Some(code) = params.code else {
-        Box::pin(audit_refusal(
-            &state,
-            &ws,
-            &client,
-            "-",
-            "callback without a code",
-            None,
+        let kind = Unauthenticated::NoCode;
+        let reason = "callback without a code";
+        Box::pin(audit_unauthenticated(
+            &state, &ws, &client, kind, reason, None,
         ))
         .await?;
-        return page(
-            StatusCode::BAD_REQUEST,
-            plain(&ws, "Sign-in failed", SESSION_EXPIRED),
-            jar,
-            https,
-        );
+        return expired(jar);
     };
     let settings = Box::pin(state.microsoft.settings.effective(&state, &ws)).await?;
     let Some(cfg) = settings.sign_in() else {
@@ -281,7 +271,7 @@ pub async fn callback(
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     match Box::pin(finish(&state, &ws, &client, &cfg, &flow, &code)).await {
-        Ok(Finished::SignedIn { token, landing }) => {
+        Ok(sign_in::Outcome::SignedIn { token, landing, .. }) => {
             let jar = jar.add(flow::removal(https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
             Ok((
@@ -291,9 +281,13 @@ pub async fn callback(
             )
                 .into_response())
         }
-        Ok(Finished::Refused(r)) => page(
+        Ok(sign_in::Outcome::Refused(r)) => page(
             StatusCode::FORBIDDEN,
-            plain(&ws, "Sign-in refused", r.message()),
+            plain(
+                &ws,
+                "Sign-in refused",
+                Provider::Microsoft.refusal_message(r),
+            ),
             jar,
             https,
         ),
@@ -313,12 +307,39 @@ pub async fn callback(
     }
 }
 
-enum Finished {
-    SignedIn {
-        token: crate::crypto::SessionToken,
-        landing: String,
-    },
-    Refused(Refusal),
+/// OAuth's registered error codes (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6):
+/// the only `error` values shown back as they came; anything else is "unrecognised".
+const OAUTH_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+    "invalid_client",
+    "invalid_grant",
+];
+
+/// The health line's and audit row's text for an `error` on the callback: the product's
+/// own words for the AADSTS code, else the OAuth error's registered name.
+fn callback_error_summary(error: &str, code: Option<u32>) -> String {
+    if let Some(e) = code.and_then(aadsts::explain) {
+        return format!("Microsoft reported: {}", e.title);
+    }
+    match OAUTH_ERRORS.iter().find(|e| **e == error) {
+        Some(known) => format!("Microsoft returned the error {known}"),
+        None => "Microsoft returned an unrecognised error".to_string(),
+    }
 }
 
 enum Failure {
@@ -340,6 +361,8 @@ impl From<sqlx::Error> for Failure {
 
 const UNVERIFIABLE: &str = "Microsoft's answer could not be verified, so you were not signed in. Please try again; if it keeps happening, tell your workspace admin.";
 
+/// Microsoft's half of the sign-in (the code exchange, the ID token, Graph) turned into
+/// an [`ExternalIdentity`]; the provider-neutral use case does the rest.
 async fn finish(
     state: &AppState,
     ws: &Workspace,
@@ -347,7 +370,7 @@ async fn finish(
     cfg: &SignInConfig,
     flow: &FlowState,
     code: &str,
-) -> Result<Finished, Failure> {
+) -> Result<sign_in::Outcome, Failure> {
     let ms = &state.microsoft;
     let discovery = ms
         .client
@@ -400,7 +423,7 @@ async fn finish(
                 &format!("{} (Graph HTTP {status})", Refusal::NoEmail.audit_reason()),
             )
             .await?;
-            return Ok(Finished::Refused(Refusal::NoEmail));
+            return Ok(sign_in::Outcome::Refused(Refusal::NoEmail));
         }
         Err(GraphError::Other(e)) => {
             refuse_audited(
@@ -431,221 +454,35 @@ async fn finish(
             message: UNVERIFIABLE,
         });
     }
-    let chosen = policy::choose_email(&claims, &me, cfg.tenant.pinned().is_some());
-    let return_to = flow.r.as_deref().and_then(ReturnTo::parse);
-    // A concurrent first sign-in of the same person can lose the race to insert the user
-    // or the identity; the second attempt then finds and signs in the winner's row.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match apply(
-            state,
-            ws,
-            client,
-            cfg,
-            &claims,
-            &me,
-            chosen.as_ref(),
-            return_to.as_ref(),
-        )
-        .await
-        {
-            Err(Failure::Internal(e))
-                if attempt == 1
-                    && e.downcast_ref::<sqlx::Error>()
-                        .is_some_and(store::is_unique_violation) =>
-            {
-                continue;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn existing(u: &User) -> Existing {
-    Existing {
-        id: u.id.clone(),
-        role: u.role,
-        status: u.status,
-        external: u.external,
-        email_normalized: u.email.to_ascii_lowercase(),
-    }
-}
-
-/// The identity policy's database half: one transaction, all or nothing.
-#[allow(clippy::too_many_arguments)]
-async fn apply(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    cfg: &SignInConfig,
-    claims: &id_token::Claims,
-    me: &crate::auth::microsoft::client::GraphMe,
-    chosen: Option<&policy::ChosenEmail>,
-    return_to: Option<&ReturnTo>,
-) -> Result<Finished, Failure> {
-    let mut tx = state.db.begin().await?;
-    let by_identity = store::user_identities::find_user(
-        &mut *tx,
-        &ws.id,
-        "microsoft",
-        claims.tid.as_str(),
-        &claims.oid,
-    )
-    .await?;
-    // The user holding the email matters only when no identity matched, or when the
-    // directory changed the address of the one that did (is the new one taken?).
-    let by_email = match (chosen, &by_identity) {
-        (Some(c), Some(u)) if existing(u).email_normalized == c.email.normalized() => None,
-        (Some(c), _) => store::users::find_by_email(&mut *tx, &ws.id, &c.email).await?,
-        (None, _) => None,
+    let identity = ExternalIdentity {
+        provider: Provider::Microsoft,
+        issuer: claims.tid.as_str().to_string(),
+        subject: claims.oid.clone(),
+        email: policy::choose_email(&claims, &me, cfg.tenant.pinned().is_some()),
+        directory_names: (me.given_name.is_some() || me.surname.is_some())
+            .then(|| policy::names(&me, &claims)),
+        new_user_names: policy::names(&me, &claims),
     };
-    let decision = policy::decide(&policy::Input {
-        allowed_domains: &cfg.allowed_domains,
-        email: chosen,
-        by_identity: by_identity.as_ref().map(existing).as_ref(),
-        by_email: by_email.as_ref().map(existing).as_ref(),
-    });
-    let target = chosen
-        .map(|c| c.email.as_str().to_string())
-        .unwrap_or_else(|| claims.oid.clone());
-    let details = serde_json::json!({"tid": claims.tid.as_str(), "oid": claims.oid});
-    // Every write of a successful sign-in goes out as one batch: one round trip to the
-    // database on SQLite (see `store::batch`), statement by statement on PostgreSQL.
-    let mut writes = Batch::default();
-    let (user_id, landing_path) = match decision {
-        Decision::Refuse(r) => {
-            let mut d = details.clone();
-            d["reason"] = r.audit_reason().into();
-            audit::record(
-                &mut tx,
-                &ws.id,
-                Actor::System(SYSTEM),
-                actions::MICROSOFT_SIGN_IN_REFUSED,
-                &target,
-                client.origin(),
-                d,
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(Finished::Refused(r));
-        }
-        Decision::Provision => {
-            let c = chosen.expect("provisioning needs an email");
-            let (first, last) = policy::names(me, claims);
-            let (id, insert) = store::users::insert_statement(
-                &ws.id,
-                store::users::NewUser {
-                    email: &c.email,
-                    first_name: &first,
-                    last_name: &last,
-                    role: Role::Employee,
-                    external: false,
-                    status: UserStatus::Active,
-                    email_verified: true,
-                    password_hash: None,
-                },
-            );
-            writes.push(insert);
-            writes.push(store::user_identities::insert_statement(
-                &ws.id,
-                &id,
-                "microsoft",
-                claims.tid.as_str(),
-                &claims.oid,
-            ));
-            writes.push(audit::statement(
-                &ws.id,
-                Actor::System(SYSTEM),
-                actions::MICROSOFT_USER_PROVISIONED,
-                c.email.as_str(),
-                client.origin(),
-                details.clone(),
-            ));
-            writes.push(store::users::record_login_statement(&id, &client.ip));
-            // A user created by this very sign-in starts on My → Dashboard.
-            let landing =
-                return_to.map_or_else(|| "/my/dashboard".to_string(), |r| r.as_str().to_string());
-            (id, landing)
-        }
-        Decision::SignIn {
-            user,
-            link,
-            update_email,
-            role,
-        } => {
-            if link {
-                writes.push(store::user_identities::insert_statement(
-                    &ws.id,
-                    &user,
-                    "microsoft",
-                    claims.tid.as_str(),
-                    &claims.oid,
-                ));
-                writes.push(audit::statement(
-                    &ws.id,
-                    Actor::System(SYSTEM),
-                    actions::MICROSOFT_ACCOUNT_LINKED,
-                    &target,
-                    client.origin(),
-                    details.clone(),
-                ));
-            }
-            let c = chosen.expect("signing in needs an email");
-            if update_email {
-                store::users::set_email(&mut *tx, &user, &c.email).await?;
-            }
-            // Cached names follow the directory, where it has them; one statement with
-            // the last-login update and the verified mark.
-            let names = (me.given_name.is_some() || me.surname.is_some())
-                .then(|| policy::names(me, claims));
-            writes.push(store::users::record_login_with_profile_statement(
-                &user,
-                &client.ip,
-                names.as_ref().map(|(f, l)| (f.as_str(), l.as_str())),
-                c.verified,
-            ));
-            let landing = match return_to {
-                Some(r) => r.as_str().to_string(),
-                None if role >= Role::Admin => "/admin/dashboard".to_string(),
-                None => "/my/dashboard".to_string(),
-            };
-            (user, landing)
-        }
-    };
-    let (token, session) =
-        session::create_statement(&ws.id, &user_id, &client.ip, &client.user_agent);
-    writes.push(session);
-    let label = chosen
-        .map(|c| c.email.as_str().to_string())
-        .unwrap_or_default();
-    writes.push(audit::statement(
-        &ws.id,
-        Actor::User {
-            id: &user_id,
-            label: &label,
-        },
-        actions::MICROSOFT_SIGN_IN,
-        &label,
-        client.origin(),
-        details,
-    ));
-    let health = &state.microsoft.settings;
+    let health = &ms.settings;
     let record_success = !health.success_recorded_recently(ws.id.as_str());
-    if record_success {
-        writes.push(store::microsoft_settings::record_success_statement(&ws.id));
-    }
-    writes.execute(&mut tx, state.db.backend()).await?;
-    tx.commit().await?;
-    // A returning user's names, address or last sign-in changed: pages read them afresh.
-    state.sessions.forget_user(&user_id);
-    if record_success {
+    let return_to = flow.r.as_deref().and_then(ReturnTo::parse);
+    let attempt = sign_in::Attempt {
+        workspace: ws,
+        allowed_domains: &cfg.allowed_domains,
+        identity: &identity,
+        requester: sign_in::Requester {
+            ip: &client.ip,
+            user_agent: &client.user_agent,
+        },
+        return_to: return_to.as_ref(),
+        on_success: record_success
+            .then(|| store::microsoft_settings::record_success_statement(&ws.id)),
+    };
+    let outcome = sign_in::sign_in(&state.db, &state.sessions, attempt).await?;
+    if record_success && matches!(outcome, sign_in::Outcome::SignedIn { .. }) {
         health.note_success_recorded(ws.id.as_str());
     }
-    Ok(Finished::SignedIn {
-        token,
-        landing: landing_path,
-    })
+    Ok(outcome)
 }
 
 async fn refuse_audited(
@@ -668,16 +505,55 @@ async fn audit_refusal(
     reason: &str,
     code: Option<u32>,
 ) -> Result<(), AppError> {
-    let mut conn = state.db.pool().acquire().await?;
     let mut details = serde_json::json!({"reason": reason});
     if let Some(c) = code {
         details["aadsts"] = c.into();
     }
+    write_refusal(state, ws, client, target, details).await
+}
+
+/// A refusal anyone could have caused: written only when the coalescer admits it, with
+/// the number of similar ones it left out since the last row. `Ok(false)`: only counted.
+async fn audit_unauthenticated(
+    state: &AppState,
+    ws: &Workspace,
+    client: &ClientInfo,
+    kind: Unauthenticated,
+    reason: &str,
+    code: Option<u32>,
+) -> Result<bool, AppError> {
+    let Some(left_out) =
+        state
+            .microsoft
+            .unauthenticated_refusals
+            .admit(&ws.id, kind.kind(), store::now())
+    else {
+        return Ok(false);
+    };
+    let mut details = serde_json::json!({"reason": reason});
+    if let Some(c) = code {
+        details["aadsts"] = c.into();
+    }
+    if left_out > 0 {
+        details["similar_refusals_not_logged"] = left_out.into();
+    }
+    write_refusal(state, ws, client, "-", details).await?;
+    Ok(true)
+}
+
+async fn write_refusal(
+    state: &AppState,
+    ws: &Workspace,
+    client: &ClientInfo,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let mut conn = state.db.pool().acquire().await?;
     audit::record(
         &mut conn,
         &ws.id,
-        Actor::System(SYSTEM),
-        actions::MICROSOFT_SIGN_IN_REFUSED,
+        Actor::System(Provider::Microsoft.system_actor()),
+        Provider::Microsoft.refused_action(),
         target,
         client.origin(),
         details,
@@ -687,7 +563,8 @@ async fn audit_refusal(
 }
 
 /// An answer from Microsoft (or its absence) that an admin can act on: the AADSTS page,
-/// the card's health line, one audit row.
+/// the card's health line, one audit row. These come from Microsoft's servers over the
+/// outbound client, never from the browser.
 async fn microsoft_failure(
     state: &AppState,
     ws: &Workspace,
@@ -700,18 +577,8 @@ async fn microsoft_failure(
         MsError::Oauth { description, .. } => description.clone(),
         other => other.to_string(),
     };
-    let mut conn = state.db.pool().acquire().await?;
-    audit::record(
-        &mut conn,
-        &ws.id,
-        Actor::System(SYSTEM),
-        actions::MICROSOFT_SIGN_IN_REFUSED,
-        "-",
-        client.origin(),
-        serde_json::json!({"reason": summary, "aadsts": code}),
-    )
-    .await?;
-    drop(conn);
+    let details = serde_json::json!({"reason": summary, "aadsts": code});
+    write_refusal(state, ws, client, "-", details).await?;
     settings::record_failure(&state.db, &ws.id, code, &summary).await?;
     state
         .microsoft

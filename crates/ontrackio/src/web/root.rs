@@ -32,8 +32,7 @@ pub async fn index(
 ) -> Result<Response, AppError> {
     match site {
         Site::Workspace(_) => Ok(match cu {
-            Some(cu) if cu.user.role.is_admin() => Redirect::to("/admin/dashboard"),
-            Some(_) => Redirect::to("/my/dashboard"),
+            Some(cu) => Redirect::to(&crate::auth::sign_in::landing(cu.user.role, false, None)),
             None => Redirect::to("/login"),
         }
         .into_response()),

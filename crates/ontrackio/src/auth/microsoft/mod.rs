@@ -43,6 +43,9 @@ pub struct Microsoft {
     pub settings: settings::SettingsCache,
     /// Admits `ONTRACKIO_CALLBACKS_IN_FLIGHT` callbacks to their outbound calls at a time.
     pub finishing: tokio::sync::Semaphore,
+    /// Audit rows of callbacks anyone can send (no valid flow): the first of each kind per
+    /// workspace and minute, so that nobody can flood the audit log.
+    pub unauthenticated_refusals: crate::audit::Coalescer,
 }
 
 impl Microsoft {
@@ -59,6 +62,7 @@ impl Microsoft {
             )),
             settings: settings::SettingsCache::new(),
             finishing: tokio::sync::Semaphore::new(config.callbacks_in_flight.get() as usize),
+            unauthenticated_refusals: crate::audit::Coalescer::new(60),
         }))
     }
 }

@@ -1,0 +1,349 @@
+//! Signing someone in with an external identity provider, whichever it is: the validated
+//! identity → the pure policy (`auth::policy`) → one transaction (link or provision the
+//! user, last sign-in, audit rows, the session) → where they land. A provider's handler
+//! only speaks its protocol and builds an [`ExternalIdentity`]; every account rule is here.
+
+use crate::accounts::ChangeNotifier;
+use crate::audit::{self, Actor, Origin, actions};
+use crate::auth::policy::{self, ChosenEmail, Decision, Existing, Refusal};
+use crate::auth::session;
+use crate::crypto::SessionToken;
+use crate::domain::{EmailDomain, ReturnTo, Role, UserId, UserStatus};
+use crate::store::batch::{Batch, Statement};
+use crate::store::{self, Db, users::User, workspaces::Workspace};
+
+/// The identity providers a workspace can sign in with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Microsoft,
+}
+
+impl Provider {
+    /// The provider's name in `user_identities.provider`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Microsoft => "microsoft",
+        }
+    }
+    /// What the provider calls the issuer and the subject, for the audit rows' details
+    /// (an admin looking one up in the directory searches for these names).
+    fn id_names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Microsoft => ("tid", "oid"),
+        }
+    }
+    /// The actor of the audit rows a sign-in writes before anyone is signed in.
+    pub fn system_actor(self) -> &'static str {
+        match self {
+            Self::Microsoft => "Microsoft sign-in",
+        }
+    }
+    /// The guide's exact success text.
+    pub fn signed_in_action(self) -> &'static str {
+        match self {
+            Self::Microsoft => actions::MICROSOFT_SIGN_IN,
+        }
+    }
+    pub fn refused_action(self) -> &'static str {
+        match self {
+            Self::Microsoft => actions::MICROSOFT_SIGN_IN_REFUSED,
+        }
+    }
+    fn provisioned_action(self) -> &'static str {
+        match self {
+            Self::Microsoft => actions::MICROSOFT_USER_PROVISIONED,
+        }
+    }
+    fn linked_action(self) -> &'static str {
+        match self {
+            Self::Microsoft => actions::MICROSOFT_ACCOUNT_LINKED,
+        }
+    }
+    /// What a person is told when the provider gave no usable email (the guide's text).
+    pub fn no_email_message(self) -> &'static str {
+        match self {
+            Self::Microsoft => {
+                "Microsoft did not return an email address. Ensure the User.Read scope is granted."
+            }
+        }
+    }
+    /// The page text of a refusal.
+    pub fn refusal_message(self, r: Refusal) -> &'static str {
+        match r {
+            Refusal::NoEmail => self.no_email_message(),
+            other => other.message(),
+        }
+    }
+}
+
+/// A person as an identity provider vouches for them, after the provider's own checks
+/// (signatures, issuer, audience, nonce) passed.
+#[derive(Clone, Debug)]
+pub struct ExternalIdentity {
+    pub provider: Provider,
+    /// Who issued the subject: Microsoft's tenant id (`tid`).
+    pub issuer: String,
+    /// The provider's durable id of the person in that issuer: Microsoft's `oid`.
+    pub subject: String,
+    /// The email the sign-in is about and whether the provider vouches for it; `None`
+    /// when it sent nothing usable.
+    pub email: Option<ChosenEmail>,
+    /// First and last name as the directory has them now, when it said; cached on the user.
+    pub directory_names: Option<(String, String)>,
+    /// Names for a user provisioned by this sign-in (the directory's, or a fallback).
+    pub new_user_names: (String, String),
+}
+
+/// The request a sign-in comes from.
+#[derive(Clone, Copy)]
+pub struct Requester<'a> {
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+impl<'a> Requester<'a> {
+    fn origin(self) -> Origin<'a> {
+        Origin {
+            ip: Some(self.ip),
+            user_agent: Some(self.user_agent),
+        }
+    }
+}
+
+pub struct Attempt<'a> {
+    pub workspace: &'a Workspace,
+    /// The workspace's allowlist as this provider's settings resolve it.
+    pub allowed_domains: &'a [EmailDomain],
+    pub identity: &'a ExternalIdentity,
+    pub requester: Requester<'a>,
+    pub return_to: Option<&'a ReturnTo>,
+    /// The provider's own bookkeeping, written in the same transaction when the sign-in
+    /// succeeds (e.g. the settings card's health line).
+    pub on_success: Option<Statement>,
+}
+
+pub enum Outcome {
+    SignedIn {
+        user: UserId,
+        token: SessionToken,
+        landing: String,
+    },
+    Refused(Refusal),
+}
+
+/// Where a user lands after signing in, by any method: a safe `return_to`; else a user
+/// provisioned by this very sign-in starts on My → Dashboard; else by role, admins and
+/// super-admins on Admin → Dashboard, everyone else on My → Dashboard.
+pub fn landing(role: Role, provisioned_now: bool, return_to: Option<&ReturnTo>) -> String {
+    match return_to {
+        Some(r) => r.as_str().to_string(),
+        None if !provisioned_now && role.is_admin() => "/admin/dashboard".to_string(),
+        None => "/my/dashboard".to_string(),
+    }
+}
+
+/// Applies the policy in one transaction: all or nothing. A concurrent first sign-in of
+/// the same person can lose the race to insert the user or the identity; the second
+/// attempt then finds and signs in the winner's row.
+pub async fn sign_in(
+    db: &Db,
+    notify: &dyn ChangeNotifier,
+    attempt: Attempt<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    match apply(db, &attempt).await {
+        Err(e) if store::is_unique_violation(&e) => {}
+        Ok(Outcome::SignedIn {
+            user,
+            token,
+            landing,
+        }) => {
+            notify.user_changed(&user);
+            return Ok(Outcome::SignedIn {
+                user,
+                token,
+                landing,
+            });
+        }
+        other => return other,
+    }
+    let outcome = apply(db, &attempt).await?;
+    if let Outcome::SignedIn { user, .. } = &outcome {
+        notify.user_changed(user);
+    }
+    Ok(outcome)
+}
+
+fn existing(u: &User) -> Existing {
+    Existing {
+        id: u.id.clone(),
+        role: u.role,
+        status: u.status,
+        external: u.external,
+        email_normalized: u.email.to_ascii_lowercase(),
+    }
+}
+
+async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
+    let id = a.identity;
+    let p = id.provider;
+    let ws = &a.workspace.id;
+    let origin = a.requester.origin();
+    let chosen = id.email.as_ref();
+    let mut tx = db.begin().await?;
+    let by_identity =
+        store::user_identities::find_user(&mut *tx, ws, p.key(), &id.issuer, &id.subject).await?;
+    // The user holding the email matters only when no identity matched, or when the
+    // provider changed the address of the one that did (is the new one taken?).
+    let by_email = match (chosen, &by_identity) {
+        (Some(c), Some(u)) if existing(u).email_normalized == c.email.normalized() => None,
+        (Some(c), _) => store::users::find_by_email(&mut *tx, ws, &c.email).await?,
+        (None, _) => None,
+    };
+    let decision = policy::decide(&policy::Input {
+        allowed_domains: a.allowed_domains,
+        email: chosen,
+        by_identity: by_identity.as_ref().map(existing).as_ref(),
+        by_email: by_email.as_ref().map(existing).as_ref(),
+    });
+    let target = chosen.map_or_else(|| id.subject.clone(), |c| c.email.as_str().to_string());
+    let (issuer_key, subject_key) = p.id_names();
+    let mut details = serde_json::json!({});
+    details[issuer_key] = id.issuer.as_str().into();
+    details[subject_key] = id.subject.as_str().into();
+    let system = Actor::System(p.system_actor());
+    // Every write of a successful sign-in goes out as one batch: one round trip to the
+    // database on SQLite (see `store::batch`), statement by statement on PostgreSQL.
+    let mut writes = Batch::default();
+    let (user, role, provisioned) = match decision {
+        Decision::Refuse(r) => {
+            let mut d = details;
+            d["reason"] = r.audit_reason().into();
+            audit::record(&mut tx, ws, system, p.refused_action(), &target, origin, d).await?;
+            tx.commit().await?;
+            return Ok(Outcome::Refused(r));
+        }
+        Decision::Provision => {
+            let c = chosen.expect("the policy provisions only with an email");
+            let (first, last) = &id.new_user_names;
+            let (user, insert) = store::users::insert_statement(
+                ws,
+                store::users::NewUser {
+                    email: &c.email,
+                    first_name: first,
+                    last_name: last,
+                    role: Role::Employee,
+                    external: false,
+                    status: UserStatus::Active,
+                    email_verified: true,
+                    password_hash: None,
+                },
+            );
+            writes.push(insert);
+            writes.push(store::user_identities::insert_statement(
+                ws,
+                &user,
+                p.key(),
+                &id.issuer,
+                &id.subject,
+            ));
+            writes.push(audit::statement(
+                ws,
+                Actor::System(p.system_actor()),
+                p.provisioned_action(),
+                c.email.as_str(),
+                origin.clone(),
+                details.clone(),
+            ));
+            writes.push(store::users::record_login_statement(&user, a.requester.ip));
+            (user, Role::Employee, true)
+        }
+        Decision::SignIn {
+            user,
+            link,
+            update_email,
+            role,
+        } => {
+            if link {
+                writes.push(store::user_identities::insert_statement(
+                    ws,
+                    &user,
+                    p.key(),
+                    &id.issuer,
+                    &id.subject,
+                ));
+                writes.push(audit::statement(
+                    ws,
+                    Actor::System(p.system_actor()),
+                    p.linked_action(),
+                    &target,
+                    origin.clone(),
+                    details.clone(),
+                ));
+            }
+            let c = chosen.expect("the policy signs in only with an email");
+            if update_email {
+                store::users::set_email(&mut *tx, &user, &c.email).await?;
+            }
+            // Cached names follow the directory, where it has them; one statement with
+            // the last-login update and the verified mark.
+            writes.push(store::users::record_login_with_profile_statement(
+                &user,
+                a.requester.ip,
+                id.directory_names
+                    .as_ref()
+                    .map(|(f, l)| (f.as_str(), l.as_str())),
+                c.verified,
+            ));
+            (user, role, false)
+        }
+    };
+    let (token, session) =
+        session::create_statement(ws, &user, a.requester.ip, a.requester.user_agent);
+    writes.push(session);
+    let label = chosen.map_or("", |c| c.email.as_str());
+    writes.push(audit::statement(
+        ws,
+        Actor::User { id: &user, label },
+        p.signed_in_action(),
+        label,
+        origin,
+        details,
+    ));
+    if let Some(s) = &a.on_success {
+        writes.push(s.clone());
+    }
+    writes.execute(&mut tx, db.backend()).await?;
+    tx.commit().await?;
+    Ok(Outcome::SignedIn {
+        landing: landing(role, provisioned, a.return_to),
+        user,
+        token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_landing_rule_is_one_table() {
+        let back = ReturnTo::parse("/admin/audit-log").unwrap();
+        // (role, provisioned by this sign-in, return_to, expected)
+        let cases = [
+            (Role::Employee, true, None, "/my/dashboard"),
+            (Role::Employee, false, None, "/my/dashboard"),
+            (Role::Admin, false, None, "/admin/dashboard"),
+            (Role::SuperAdmin, false, None, "/admin/dashboard"),
+            (Role::Admin, true, None, "/my/dashboard"),
+            (Role::Employee, true, Some(&back), "/admin/audit-log"),
+            (Role::SuperAdmin, false, Some(&back), "/admin/audit-log"),
+        ];
+        for (role, provisioned, return_to, want) in cases {
+            assert_eq!(
+                landing(role, provisioned, return_to),
+                want,
+                "{role:?} {provisioned}"
+            );
+        }
+    }
+}
