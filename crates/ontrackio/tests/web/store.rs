@@ -34,14 +34,63 @@ async fn emails_are_unique_per_workspace_case_insensitively_but_not_across_works
     let dup = store::users::insert(db.pool(), &a.id, new("PAT@acme.test"))
         .await
         .unwrap_err();
-    assert!(store::is_unique_violation(&dup));
+    assert_eq!(
+        store::unique_violation(&dup),
+        Some(store::UniqueKey::UserEmail),
+        "translated by the constraint's name: {dup}"
+    );
     store::users::insert(db.pool(), &b.id, new("pat@acme.test"))
         .await
         .unwrap();
     let dup_ws = store::workspaces::insert(db.pool(), &WorkspaceSlug::parse("acme").unwrap(), "A2")
         .await
         .unwrap_err();
-    assert!(store::is_unique_violation(&dup_ws));
+    assert_eq!(
+        store::unique_violation(&dup_ws),
+        Some(store::UniqueKey::WorkspaceSlug),
+        "{dup_ws}"
+    );
+}
+
+#[tokio::test]
+async fn a_linked_identity_is_unique_and_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, db) = fresh_db(&dir).await;
+    let ws = store::workspaces::insert(db.pool(), &WorkspaceSlug::parse("acme").unwrap(), "A")
+        .await
+        .unwrap();
+    let email = EmailAddress::parse("x@acme.test").unwrap();
+    let user = store::users::insert(
+        db.pool(),
+        &ws.id,
+        NewUser {
+            email: &email,
+            first_name: "",
+            last_name: "",
+            role: Role::Employee,
+            external: false,
+            status: UserStatus::Invited,
+            email_verified: false,
+            password_hash: None,
+        },
+    )
+    .await
+    .unwrap();
+    let link =
+        || store::user_identities::insert(db.pool(), &ws.id, &user, "microsoft", "tid", "oid");
+    link().await.unwrap();
+    let dup = link().await.unwrap_err();
+    assert_eq!(
+        store::unique_violation(&dup),
+        Some(store::UniqueKey::UserIdentity),
+        "{dup}"
+    );
+    // Any other error is not mistaken for one of ours.
+    let other = sqlx::query("SELECT * FROM no_such_table")
+        .execute(db.pool())
+        .await
+        .unwrap_err();
+    assert_eq!(store::unique_violation(&other), None);
 }
 
 #[tokio::test]
