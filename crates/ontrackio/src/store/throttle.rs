@@ -1,61 +1,80 @@
-//! Fixed-window counters of failed sign-ins, in the database so every node sees them.
+//! Fixed-window counters of sign-in attempts, in the database so every node sees them.
 
 use sqlx::Row;
 
 use super::{Conn, now};
 
-/// Failures recorded in the bucket's current window (0 when the window has passed).
-pub async fn failures(
+/// The bucket's current window as one attempt was counted into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// Attempts in the window, this one included.
+    pub attempts: i64,
+    /// When the window started (Unix seconds).
+    pub window_start: i64,
+}
+
+/// Counts one attempt, starting a new window when the old one has passed, and returns
+/// the count with this attempt in it. One statement: two requests (or two nodes) counting
+/// at the same moment each see a different count, so a limit checked on the returned
+/// count holds however many arrive at once.
+pub async fn count_attempt(
     conn: &mut Conn,
     bucket: &str,
     window_secs: i64,
-) -> Result<(i64, i64), sqlx::Error> {
+) -> Result<Count, sqlx::Error> {
+    let t = now();
+    let row = sqlx::query(
+        "INSERT INTO throttle_buckets (bucket, window_start, failures, created_at, updated_at) \
+         VALUES ($1, $2, 1, $2, $2) ON CONFLICT (bucket) DO UPDATE SET \
+         failures = CASE WHEN $2 - throttle_buckets.window_start >= $3 THEN 1 \
+                    ELSE throttle_buckets.failures + 1 END, \
+         window_start = CASE WHEN $2 - throttle_buckets.window_start >= $3 THEN $2 \
+                        ELSE throttle_buckets.window_start END, \
+         updated_at = $2 \
+         RETURNING failures, window_start",
+    )
+    .bind(bucket)
+    .bind(t)
+    .bind(window_secs)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Count {
+        attempts: row.try_get("failures")?,
+        window_start: row.try_get("window_start")?,
+    })
+}
+
+/// Takes back one attempt counted in the window that started at `window_start` (a
+/// correct password is not a guess); nothing if that window has since been replaced.
+pub async fn uncount_attempt(
+    conn: &mut Conn,
+    bucket: &str,
+    window_start: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE throttle_buckets SET failures = failures - 1, updated_at = $1 \
+         WHERE bucket = $2 AND window_start = $3 AND failures > 0",
+    )
+    .bind(now())
+    .bind(bucket)
+    .bind(window_start)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
+/// Attempts counted in the bucket's current window (0 when the window has passed).
+pub async fn attempts(conn: &mut Conn, bucket: &str, window_secs: i64) -> Result<i64, sqlx::Error> {
     let row = sqlx::query("SELECT window_start, failures FROM throttle_buckets WHERE bucket = $1")
         .bind(bucket)
         .fetch_optional(&mut *conn)
         .await?;
-    let t = now();
     Ok(match row {
-        Some(r) => {
-            let start: i64 = r.try_get("window_start")?;
-            if t - start >= window_secs {
-                (0, t)
-            } else {
-                (r.try_get("failures")?, start)
-            }
+        Some(r) if now() - r.try_get::<i64, _>("window_start")? < window_secs => {
+            r.try_get("failures")?
         }
-        None => (0, t),
+        _ => 0,
     })
-}
-
-/// Adds one failure, starting a new window when the old one has passed. One statement,
-/// so two nodes counting at once never lose a failure.
-pub async fn record_failure(
-    conn: &mut Conn,
-    bucket: &str,
-    window_secs: i64,
-) -> Result<(), sqlx::Error> {
-    let t = now();
-    sqlx::query(
-        "INSERT INTO throttle_buckets (bucket, window_start, failures, created_at, updated_at) \
-         VALUES ($1, $2, 1, $3, $4) ON CONFLICT (bucket) DO UPDATE SET \
-         failures = CASE WHEN $5 - throttle_buckets.window_start >= $6 THEN 1 ELSE throttle_buckets.failures + 1 END, \
-         window_start = CASE WHEN $7 - throttle_buckets.window_start >= $8 THEN $9 ELSE throttle_buckets.window_start END, \
-         updated_at = $10",
-    )
-    .bind(bucket)
-    .bind(t)
-    .bind(t)
-    .bind(t)
-    .bind(t)
-    .bind(window_secs)
-    .bind(t)
-    .bind(window_secs)
-    .bind(t)
-    .bind(t)
-    .execute(&mut *conn)
-    .await
-    .map(|_| ())
 }
 
 pub async fn clear(conn: &mut Conn, bucket: &str) -> Result<(), sqlx::Error> {

@@ -107,6 +107,10 @@ pub async fn page(
     Ok((jar, Html(page.render()?)).into_response())
 }
 
+/// The one answer to every refused password sign-in: wrong password, unknown email or a
+/// disabled account.
+const WRONG_CREDENTIALS: &str = "The email or password is incorrect.";
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -153,22 +157,31 @@ pub async fn submit(
         );
     }
 
+    // The attempt is counted before anything else: simultaneous guesses each see their
+    // own count, so no burst gets past the limits.
     let mut conn = state.db.pool().acquire().await?;
-    if let Some(wait) = throttle::blocked_for(&mut conn, &ws.id, &email, &client.ip).await? {
-        audit::record(
-            &mut conn,
-            &ws.id,
-            Actor::System("sign-in page"),
-            actions::SIGN_IN_THROTTLED,
-            email.as_str(),
-            client.origin(),
-            serde_json::json!({"method": "password"}),
-        )
-        .await?;
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: wait,
-        });
-    }
+    let attempt = match throttle::count_attempt(&mut conn, &ws.id, &email, &client.ip).await? {
+        throttle::Admission::Admitted(a) => a,
+        throttle::Admission::Refused {
+            retry_after_secs,
+            first,
+        } => {
+            // One row per bucket and window, not one per refused request.
+            if first {
+                audit::record(
+                    &mut conn,
+                    &ws.id,
+                    Actor::System("sign-in page"),
+                    actions::SIGN_IN_THROTTLED,
+                    email.as_str(),
+                    client.origin(),
+                    serde_json::json!({"method": "password"}),
+                )
+                .await?;
+            }
+            return Err(AppError::TooManyRequests { retry_after_secs });
+        }
+    };
     let found = store::users::find_credentials(&mut *conn, &ws.id, &email).await?;
     drop(conn);
     let (user, hash) = match found {
@@ -181,30 +194,17 @@ pub async fn submit(
     let mut tx = state.db.begin().await?;
     let user = match (ok, user) {
         (true, Some(u)) if u.status != UserStatus::Disabled => u,
-        (true, Some(u)) => {
-            audit::record(
-                &mut tx,
-                &ws.id,
-                Actor::System("sign-in page"),
-                actions::PASSWORD_SIGN_IN_FAILED,
-                &u.email,
-                client.origin(),
-                serde_json::json!({"reason": "account disabled"}),
-            )
-            .await?;
-            tx.commit().await?;
-            return rerender(
-                StatusCode::FORBIDDEN,
-                Some("This account is disabled. Ask your workspace admin to enable it.".into()),
-                None,
-            );
-        }
-        (_, user) => {
-            throttle::record_failure(&mut tx, &ws.id, &email, &client.ip).await?;
-            let reason = if user.is_some() {
-                "wrong password"
-            } else {
-                "unknown email"
+        (ok, user) => {
+            // A disabled account answers exactly like a wrong password, right password or
+            // not: the page must not confirm a password (DESIGN §6). The audit row, which
+            // only admins read, says what happened.
+            let reason = match (&user, ok) {
+                (Some(_), true) => "account disabled",
+                (Some(u), false) if u.status == UserStatus::Disabled => {
+                    "wrong password (account disabled)"
+                }
+                (Some(_), false) => "wrong password",
+                (None, _) => "unknown email",
             };
             audit::record(
                 &mut tx,
@@ -219,12 +219,12 @@ pub async fn submit(
             tx.commit().await?;
             return rerender(
                 StatusCode::UNAUTHORIZED,
-                Some("The email or password is incorrect.".into()),
+                Some(WRONG_CREDENTIALS.into()),
                 None,
             );
         }
     };
-    throttle::record_success(&mut tx, &ws.id, &email).await?;
+    throttle::succeeded(&mut tx, &ws.id, &email, &client.ip, &attempt).await?;
     store::users::record_login(&mut *tx, &user.id, &client.ip).await?;
     let token = session::create(&mut tx, &ws.id, &user.id, &client.ip, &client.user_agent).await?;
     audit::record(

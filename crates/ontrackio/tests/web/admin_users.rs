@@ -252,8 +252,14 @@ async fn disabling_a_user_ends_their_sessions_and_enabling_is_audited() {
     let r = app
         .login_as(&app.browser(), "acme", "emp@acme.test", PASSWORD)
         .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.text().await.unwrap().contains("This account is disabled"));
+    // Refused like any wrong password: the page does not confirm the password.
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The email or password is incorrect.")
+    );
     let r = app
         .post_form(
             &c,

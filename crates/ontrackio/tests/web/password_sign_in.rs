@@ -2,6 +2,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 use ontrackio::audit::actions;
+use ontrackio::domain::Role;
 
 #[tokio::test]
 async fn the_sign_in_page_answers_on_a_workspace_host() {
@@ -252,16 +253,12 @@ async fn a_setup_link_sets_a_password_once() {
     let id = app
         .add_user("acme", "new@acme.test", ontrackio::domain::Role::Admin)
         .await;
-    let token = ontrackio::crypto::random_token();
-    ontrackio::store::setup_tokens::insert(
-        app.db.pool(),
-        &ontrackio::crypto::hash_token(&token),
-        &id,
-        ontrackio::store::now() + 3600,
-    )
-    .await
-    .unwrap();
-    let _ = ws;
+    let token = app
+        .state
+        .accounts()
+        .setup_link(&ontrackio::accounts::By::operator("tests"), &ws, &id)
+        .await
+        .unwrap();
     let c = app.browser();
     let path = format!("/setup?token={token}");
     let fields = [
@@ -282,4 +279,126 @@ async fn a_setup_link_sets_a_password_once() {
     assert_redirects_to(&r, "/admin/dashboard");
     let again = c.get(app.url("acme", &path)).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+/// Status and page of one password sign-in, sent at the same moment as the others.
+async fn simultaneous_sign_ins(app: &TestApp, attempts: &[(String, String)]) -> Vec<StatusCode> {
+    // Each browser first loads the form (its CSRF token), then all posts go at once.
+    let mut ready = Vec::new();
+    for (email, password) in attempts {
+        let c = app.browser();
+        let token = app.csrf_token(&c, "acme", "/login").await;
+        ready.push((c, token, email.clone(), password.clone()));
+    }
+    let url = app.url("acme", "/login");
+    let posts = ready.into_iter().map(|(c, token, email, password)| {
+        let url = url.clone();
+        async move {
+            c.post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("email", email.as_str()),
+                    ("password", password.as_str()),
+                    ("return_to", ""),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    futures_util::future::join_all(posts).await
+}
+
+fn tally(statuses: &[StatusCode]) -> (usize, usize) {
+    let wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(wrong + throttled, statuses.len(), "{statuses:?}");
+    (wrong, throttled)
+}
+
+#[tokio::test]
+async fn twenty_simultaneous_wrong_passwords_for_one_account_get_at_most_five_answers() {
+    let app = spawn_app().await;
+    let guesses: Vec<_> = (0..20)
+        .map(|i| ("admin@acme.test".to_string(), format!("wrong guess {i}")))
+        .collect();
+    let (wrong, throttled) = tally(&simultaneous_sign_ins(&app, &guesses).await);
+    assert_eq!(
+        wrong,
+        ontrackio::auth::throttle::PER_ACCOUNT as usize,
+        "only the account's limit of guesses reach the password check"
+    );
+    assert_eq!(throttled, 20 - wrong);
+    // One audit row for the throttled burst, not fifteen.
+    assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
+}
+
+#[tokio::test]
+async fn forty_simultaneous_guesses_at_forty_accounts_from_one_address_get_at_most_thirty_answers()
+{
+    let app = spawn_app().await;
+    let guesses: Vec<_> = (0..40)
+        .map(|i| {
+            (
+                format!("person{i}@acme.test"),
+                "a guessed password".to_string(),
+            )
+        })
+        .collect();
+    let (wrong, _) = tally(&simultaneous_sign_ins(&app, &guesses).await);
+    assert_eq!(wrong, ontrackio::auth::throttle::PER_IP as usize);
+}
+
+#[tokio::test]
+async fn a_disabled_account_answers_the_same_for_the_right_and_a_wrong_password() {
+    let app = spawn_app().await;
+    let id = app.add_user("acme", "gone@acme.test", Role::Employee).await;
+    let ws = app.workspace("acme").await;
+    app.state
+        .accounts()
+        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &id)
+        .await
+        .unwrap();
+    let answer = |password: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .login_as(&app.browser(), "acme", "gone@acme.test", password)
+                .await;
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            // The page minus its per-request CSRF token.
+            let body = body
+                .lines()
+                .filter(|l| !l.contains("csrf_token"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (status, body)
+        }
+    };
+    let right = answer(PASSWORD).await;
+    let wrong = answer("not the password at all").await;
+    assert_eq!(right.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(right, wrong, "the right password is not confirmed");
+    assert!(right.1.contains("The email or password is incorrect."));
+    assert!(!right.1.contains("disabled"));
+    // The admin still learns what happened.
+    let reasons: Vec<String> = app
+        .audit("acme")
+        .await
+        .iter()
+        .filter(|e| e.action == actions::PASSWORD_SIGN_IN_FAILED)
+        .map(|e| e.details.clone())
+        .collect();
+    assert!(
+        reasons.iter().any(|d| d.contains("\"account disabled\"")),
+        "{reasons:?}"
+    );
 }

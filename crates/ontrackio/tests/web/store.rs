@@ -144,28 +144,43 @@ async fn a_failed_transaction_leaves_no_partial_rows() {
 }
 
 #[tokio::test]
-async fn throttle_counters_accumulate_within_a_window() {
+async fn throttle_counters_count_each_attempt_and_give_one_back() {
     let dir = tempfile::tempdir().unwrap();
     let (_, db) = fresh_db(&dir).await;
     let mut conn = db.pool().acquire().await.unwrap();
-    for _ in 0..3 {
-        store::throttle::record_failure(&mut conn, "k", 900)
+    let mut last = None;
+    for n in 1..=3 {
+        let c = store::throttle::count_attempt(&mut conn, "k", 900)
             .await
             .unwrap();
+        assert_eq!(c.attempts, n, "each attempt sees its own count");
+        last = Some(c);
     }
+    let c = last.unwrap();
+    store::throttle::uncount_attempt(&mut conn, "k", c.window_start)
+        .await
+        .unwrap();
     assert_eq!(
-        store::throttle::failures(&mut conn, "k", 900)
+        store::throttle::attempts(&mut conn, "k", 900)
             .await
-            .unwrap()
-            .0,
-        3
+            .unwrap(),
+        2
+    );
+    // A window that has been replaced is not touched.
+    store::throttle::uncount_attempt(&mut conn, "k", c.window_start - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store::throttle::attempts(&mut conn, "k", 900)
+            .await
+            .unwrap(),
+        2
     );
     store::throttle::clear(&mut conn, "k").await.unwrap();
     assert_eq!(
-        store::throttle::failures(&mut conn, "k", 900)
+        store::throttle::attempts(&mut conn, "k", 900)
             .await
-            .unwrap()
-            .0,
+            .unwrap(),
         0
     );
 }
