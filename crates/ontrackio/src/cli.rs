@@ -193,7 +193,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             password_stdin,
         }) => {
             let slug = WorkspaceSlug::parse(&slug)?;
-            let email = EmailAddress::parse(&super_admin)
+            let email = EmailAddress::parse_typed(&super_admin)
                 .map_err(|e| anyhow::anyhow!("--super-admin: {e}"))?;
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -317,7 +317,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
         async move { Ok::<_, anyhow::Error>(accounts.find_workspace(&slug?).await?) }
     };
     let user = |ws: &Workspace, email: &str| {
-        let email = EmailAddress::parse(email);
+        let email = EmailAddress::parse_typed(email);
         let accounts = &accounts;
         let ws = ws.clone();
         async move { Ok::<_, anyhow::Error>(accounts.find_user(&ws, &email?).await?) }
@@ -331,7 +331,7 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
             first_name,
             last_name,
         } => {
-            let email = EmailAddress::parse(&email)?;
+            let email = EmailAddress::parse_typed(&email)?;
             let role = Role::parse(&role)?;
             let first = PersonName::parse(&first_name)
                 .map_err(|e| anyhow::anyhow!(e.for_field("--first-name")))?;

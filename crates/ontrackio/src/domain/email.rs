@@ -22,15 +22,24 @@ pub struct EmailAddress {
 }
 
 impl EmailAddress {
+    /// An address exactly as given, with nothing cleaned up: what an identity provider, the
+    /// database or a configuration says. Surrounding whitespace, a trailing dot on the
+    /// domain (`root@acme.test.`) or an empty label are refused, never "fixed": a value
+    /// that is not already an address must not become someone else's by normalising it
+    /// before anyone decides whether to trust it.
     pub fn parse(input: &str) -> Result<Self, ParseEmailError> {
-        let trimmed = input.trim();
-        if trimmed.is_empty() {
+        if input.trim().is_empty() {
             return Err(ParseEmailError::Empty);
         }
-        if trimmed.len() > 254 {
+        if input.len() > 254 || input.trim() != input {
             return Err(ParseEmailError::Malformed);
         }
-        let (local, domain) = trimmed.rsplit_once('@').ok_or(ParseEmailError::Malformed)?;
+        let (local, domain) = input.rsplit_once('@').ok_or(ParseEmailError::Malformed)?;
+        // `EmailDomain::parse` forgives an admin's trailing dot in the allowlist; an
+        // address's domain has none.
+        if domain.ends_with('.') || domain.trim() != domain {
+            return Err(ParseEmailError::Malformed);
+        }
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.starts_with('.')
@@ -51,6 +60,12 @@ impl EmailAddress {
             display,
             normalized,
         })
+    }
+
+    /// An address as a person typed it into a form or on a command line: surrounding
+    /// whitespace (a stray space from copy and paste) is dropped, then [`Self::parse`].
+    pub fn parse_typed(input: &str) -> Result<Self, ParseEmailError> {
+        Self::parse(input.trim())
     }
 
     pub fn as_str(&self) -> &str {
@@ -150,7 +165,7 @@ mod tests {
     fn email_addresses_parse_or_are_refused() {
         let good = [
             ("adele@acme.test", "adele@acme.test"),
-            ("  Adele.Vance@ACME.test ", "adele.vance@acme.test"),
+            ("Adele.Vance@ACME.test", "adele.vance@acme.test"),
             ("a+tag@sub.acme.co.uk", "a+tag@sub.acme.co.uk"),
             ("o'brien@acme.test", "o'brien@acme.test"),
         ];
@@ -174,6 +189,18 @@ mod tests {
             "a dele@acme.test",
             "adele@acme.test<script>",
             "john_contoso.test#EXT#@acme.onmicrosoft.com x",
+            // Malformed spellings of root@acme.test: refused, never normalised into it.
+            "root@acme.test.",
+            "root@acme.test..",
+            " root@acme.test",
+            "root@acme.test ",
+            "root@acme.test\t",
+            "\nroot@acme.test",
+            "root@acme..test",
+            "root..@acme.test",
+            "root@.acme.test",
+            "root @acme.test",
+            "root@ acme.test",
         ];
         for input in bad {
             assert!(
@@ -181,6 +208,18 @@ mod tests {
                 "{input:?} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn typed_addresses_lose_surrounding_whitespace_only() {
+        assert_eq!(
+            EmailAddress::parse_typed("  Adele.Vance@ACME.test ")
+                .unwrap()
+                .normalized(),
+            "adele.vance@acme.test"
+        );
+        assert!(EmailAddress::parse_typed(" root@acme.test. ").is_err());
+        assert!(EmailAddress::parse_typed(" ").is_err());
     }
 
     #[test]

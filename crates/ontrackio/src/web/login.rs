@@ -145,7 +145,7 @@ pub async fn submit(
         Ok((status, Html(page.render()?)).into_response())
     };
 
-    let email = match EmailAddress::parse(&form.email) {
+    let email = match EmailAddress::parse_typed(&form.email) {
         Ok(e) => e,
         Err(e) => return rerender(StatusCode::UNPROCESSABLE_ENTITY, None, Some(e.to_string())),
     };

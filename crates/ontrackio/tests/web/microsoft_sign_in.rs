@@ -642,3 +642,53 @@ async fn names_brought_by_a_microsoft_sign_in_show_at_once_in_the_users_other_se
     assert_redirects_to(&r, "/my/dashboard");
     assert!(welcome().await, "the laptop still shows the old name");
 }
+
+/// Malformed spellings of an existing user's address are refused before anyone decides
+/// whether to trust them: with the workspace pinned to its own directory every `mail` is
+/// trusted, so before the parser was strict, `root@acme.test.` became root@acme.test and
+/// signed its sender in as root.
+#[tokio::test]
+async fn a_malformed_spelling_of_an_address_is_never_linked_to_the_user_it_resembles() {
+    let app = spawn_app_with_microsoft(ms::ACME_TENANT_ID, "acme.test").await;
+    let root = app
+        .invite("acme", "root@acme.test", Role::Admin, false)
+        .await;
+    let tenant = uuid::Uuid::parse_str(ms::ACME_TENANT_ID).unwrap();
+    let spellings = [
+        "root@acme.test.",
+        "root@acme.test..",
+        " root@acme.test",
+        "root@acme.test\t",
+        "ROOT@acme.test. ",
+    ];
+    for (i, mail) in spellings.iter().enumerate() {
+        let upn = format!("insider{i}@acme.test");
+        app.emu
+            .update_directory(|d| {
+                let mut u = entra_emulator::User::member(uuid::Uuid::new_v4(), &upn, "An insider");
+                u.mail = Some(mail.to_string());
+                d.tenant_mut(tenant).unwrap().users.push(u);
+            })
+            .unwrap();
+        let b = app.browser();
+        let r = app.microsoft_sign_in(&b, "acme", &upn).await;
+        // The malformed mail is skipped: the insider is themselves (their UPN), never root.
+        assert_redirects_to(&r, "/my/dashboard");
+        assert!(
+            app.user("acme", &upn).await.is_some(),
+            "{mail:?}: signed in as their own sign-in name"
+        );
+        let root_now = app.user("acme", "root@acme.test").await.unwrap();
+        assert_eq!(root_now.id, root);
+        assert_eq!(
+            root_now.last_login_at, None,
+            "{mail:?} signed in as root@acme.test"
+        );
+    }
+    assert_eq!(
+        app.audit_count("acme", actions::MICROSOFT_ACCOUNT_LINKED)
+            .await,
+        0,
+        "nobody was linked to root@acme.test"
+    );
+}

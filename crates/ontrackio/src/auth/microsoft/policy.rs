@@ -141,6 +141,33 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_sign_in_name_neither_is_chosen_nor_verifies_the_address_it_resembles() {
+        for odd in [
+            "root@acme.test.",
+            "root@acme.test..",
+            " root@acme.test",
+            "root@acme.test ",
+        ] {
+            // mail is the real spelling, the sign-in name a malformed one: not the sign-in
+            // name, so not verified (under `common`).
+            let c = choose_email(
+                &claims(Some(odd), None, None),
+                &me(Some("root@acme.test"), Some(odd)),
+                false,
+            )
+            .unwrap();
+            assert_eq!(c.email.normalized(), "root@acme.test", "{odd:?}");
+            assert!(!c.verified, "{odd:?} verified root@acme.test");
+            // Nothing usable at all when the malformed value is the only candidate.
+            assert_eq!(
+                choose_email(&claims(Some(odd), None, None), &me(None, None), true),
+                None,
+                "{odd:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_email_is_verified_by_edov_by_being_the_sign_in_name_or_by_a_pinned_tenant() {
         // mail ≠ UPN, no edov, common tenant: the nOAuth shape.
         let evil = choose_email(

@@ -147,7 +147,7 @@ pub async fn invite(
     jar: CookieJar,
     Form(body): Form<InviteBody>,
 ) -> Result<Response, AppError> {
-    let email = EmailAddress::parse(&body.email);
+    let email = EmailAddress::parse_typed(&body.email);
     let first = PersonName::parse(&body.first_name).map_err(|e| e.for_field("First name"));
     let last = PersonName::parse(&body.last_name).map_err(|e| e.for_field("Last name"));
     let role = Role::parse(&body.role).map_err(|e| e.to_string());
