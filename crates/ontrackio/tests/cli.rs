@@ -10,6 +10,7 @@ fn ontrackio(dir: &std::path::Path) -> Command {
         .env_remove("ONTRACKIO_DATABASE_URL")
         .env_remove("ONTRACKIO_MASTER_KEY")
         .env_remove("ONTRACKIO_MASTER_KEY_FILE")
+        .env_remove("ONTRACKIO_FLOW_STARTS_PER_MINUTE")
         .env("RUST_LOG", "debug");
     c
 }
@@ -502,5 +503,39 @@ async fn role_changes_and_disabling_from_the_command_line_apply_to_a_running_ser
         status("/admin/dashboard").await,
         303,
         "the disabled admin is still signed in"
+    );
+}
+
+/// The flow-start limit with its default (the variable unset), through the binary's own
+/// configuration path: 600 starts from one address at once are not all let through.
+#[tokio::test]
+async fn with_the_variable_unset_the_default_flow_start_limit_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut server, _banner) = start_demo(dir.path(), port);
+    let mut log = server.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+    ontrackio::install_crypto_provider();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("acme.localhost", addr)
+        .build()
+        .unwrap();
+    let url = format!("http://acme.localhost:{port}/auth/microsoft");
+    let starts = (0..600).map(|_| {
+        let c = c.clone();
+        let url = url.clone();
+        async move { c.get(url).send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures_util::future::join_all(starts).await;
+    let admitted = statuses.iter().filter(|s| **s == 302).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(admitted + refused, 600, "{statuses:?}");
+    let burst = ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE.div_ceil(2) as usize;
+    // The burst, plus the few refills (4 a second) while 600 requests are answered.
+    assert!(
+        (burst..burst + 40).contains(&admitted),
+        "{admitted} of 600 starts admitted"
     );
 }

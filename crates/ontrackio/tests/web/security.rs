@@ -989,31 +989,30 @@ async fn password_sign_in_is_limited_per_ip_across_accounts() {
 async fn starting_microsoft_sign_in_is_limited_per_ip_with_retry_after() {
     let app = ms_app().await;
     let b = app.browser();
-    for i in 0..ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE {
+    // With the default quota, half a minute's worth of starts passes at once, then the
+    // quota refills at its per-minute rate: count the starts admitted before the first
+    // refusal and allow exactly for the refills the elapsed time explains.
+    let per_minute = u64::from(ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE);
+    let burst = per_minute.div_ceil(2);
+    let began = std::time::Instant::now();
+    let mut admitted = 0u64;
+    let r = loop {
         let r = b
             .get(app.url("acme", "/auth/microsoft"))
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::FOUND, "start {i}");
-    }
-    // The quota refills one start every two seconds, so allow for a refill or two while
-    // the loop above ran.
-    let mut r = b
-        .get(app.url("acme", "/auth/microsoft"))
-        .send()
-        .await
-        .unwrap();
-    for _ in 0..3 {
-        if r.status() == StatusCode::TOO_MANY_REQUESTS {
-            break;
+        if r.status() != StatusCode::FOUND {
+            break r;
         }
-        r = b
-            .get(app.url("acme", "/auth/microsoft"))
-            .send()
-            .await
-            .unwrap();
-    }
+        admitted += 1;
+        assert!(admitted <= 10 * burst, "the limit never applied");
+    };
+    let refills = (began.elapsed().as_secs_f64() * per_minute as f64 / 60.0).ceil() as u64;
+    assert!(
+        (burst..=burst + refills).contains(&admitted),
+        "{admitted} starts admitted, expected the burst of {burst} plus at most {refills} refills"
+    );
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = r.headers()["retry-after"]
         .to_str()
