@@ -162,7 +162,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             crate::telemetry::init(config.log_format);
             let app = Application::build(config.clone(), !no_migrate).await?;
             tracing::info!(listen = %app.local_addr(), base_url = %config.base_url.origin(), database = %config.database_url.redacted(), "serving");
-            app.run_until(shutdown_signal()).await
+            app.run_until(crate::shutdown::signal()).await
         }
         Command::Migrate => {
             let db = connect().await?;
@@ -429,23 +429,4 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

@@ -75,7 +75,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
     }
-    app.run_until(crate::cli::shutdown_signal()).await
+    app.run_until(crate::shutdown::signal()).await
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -11,6 +11,8 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod listening;
+pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -41,7 +41,7 @@ impl ChangeNotifier for NoCache {
     fn user_changed(&self, _: &UserId) {}
 }
 
-impl ChangeNotifier for crate::auth::session_cache::SessionCache {
+impl<V: Send + Sync> ChangeNotifier for crate::auth::session_cache::SessionCache<V> {
     fn user_changed(&self, user: &UserId) {
         self.forget_user(user);
     }

@@ -26,7 +26,6 @@ use parking_lot::RwLock;
 
 use crate::domain::UserId;
 use crate::store::users::User;
-use crate::web::UserChrome;
 
 /// How long an entry may be trusted without being reread, whatever the change counters say.
 pub const MAX_AGE_SECS: i64 = 30;
@@ -37,20 +36,33 @@ const MAX_ENTRIES: usize = 20_000;
 const STRIPES: usize = 1024;
 
 /// What this node knows of a session: the row and its user, as the database said them.
-/// The session's workspace is its user's.
-#[derive(Clone)]
-pub struct Session {
+/// The session's workspace is its user's. `V` is whatever the caller derives from the user
+/// once per read and keeps with it (the web layer: how every page's frame shows them).
+pub struct Session<V> {
     pub user: Arc<User>,
     /// The session's CSRF token, an HMAC of it: computed once per read, not per page.
     pub csrf_token: Arc<str>,
-    /// The user as every page's frame shows them, likewise.
-    pub chrome: Arc<UserChrome>,
+    /// Derived from the user once per read, likewise.
+    pub view: Arc<V>,
     pub last_seen_at: i64,
     pub expires_at: i64,
 }
 
-struct Entry {
-    session: Session,
+// By hand: a derived `Clone` would require `V: Clone`, though only its `Arc` is cloned.
+impl<V> Clone for Session<V> {
+    fn clone(&self) -> Self {
+        Self {
+            user: self.user.clone(),
+            csrf_token: self.csrf_token.clone(),
+            view: self.view.clone(),
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+struct Entry<V> {
+    session: Session<V>,
     /// The change counter before the read: any later change to this user invalidates it.
     seen: u64,
     read_at: i64,
@@ -61,9 +73,9 @@ struct Entry {
 #[derive(Clone, Copy)]
 pub struct Ticket(u64);
 
-pub struct SessionCache {
+pub struct SessionCache<V> {
     enabled: bool,
-    entries: RwLock<HashMap<String, Entry>>,
+    entries: RwLock<HashMap<String, Entry<V>>>,
     /// Counts every change; stripes and `all` hold the count at their last change.
     counter: AtomicU64,
     stripes: Box<[AtomicU64]>,
@@ -71,7 +83,7 @@ pub struct SessionCache {
     outside: Option<OutsideChanges>,
 }
 
-impl SessionCache {
+impl<V> SessionCache<V> {
     /// A cache that keeps nothing (PostgreSQL, or when told off).
     pub fn disabled() -> Self {
         Self::new(false, None)
@@ -99,7 +111,7 @@ impl SessionCache {
     }
 
     /// The session behind a token hash, if what this node read can still be trusted at `now`.
-    pub fn get(&self, token_hash: &str, now: i64) -> Option<Session> {
+    pub fn get(&self, token_hash: &str, now: i64) -> Option<Session<V>> {
         if !self.enabled {
             return None;
         }
@@ -118,7 +130,7 @@ impl SessionCache {
     }
 
     /// Keeps what the database said, unless something changed since `ticket` was taken.
-    pub fn keep(&self, ticket: Ticket, token_hash: &str, session: Session, now: i64) {
+    pub fn keep(&self, ticket: Ticket, token_hash: &str, session: Session<V>, now: i64) {
         if !self.enabled
             || self.all.load(SeqCst) > ticket.0
             || self.stripe(&session.user.id).load(SeqCst) > ticket.0
@@ -244,9 +256,9 @@ mod tests {
         })
     }
 
-    fn session(user: Arc<User>) -> Session {
+    fn session(user: Arc<User>) -> Session<()> {
         Session {
-            chrome: Arc::new(UserChrome::of(&user)),
+            view: Arc::new(()),
             user,
             csrf_token: "csrf".into(),
             last_seen_at: 100,
@@ -256,7 +268,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_kept_until_its_user_changes() {
-        let c = SessionCache::enabled(None);
+        let c = SessionCache::<()>::enabled(None);
         let t = c.ticket();
         c.keep(t, "h1", session(user("a")), 100);
         c.keep(t, "h2", session(user("b")), 100);
@@ -275,7 +287,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let c = SessionCache::enabled(None);
+        let c = SessionCache::<()>::enabled(None);
         let before_write = c.ticket();
         // The write commits and is announced while the read is on its way.
         c.forget_user(&UserId::from_db("a".to_string()));
@@ -289,7 +301,7 @@ mod tests {
 
     #[test]
     fn entries_are_reread_after_their_maximum_age() {
-        let c = SessionCache::enabled(None);
+        let c = SessionCache::<()>::enabled(None);
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100 + MAX_AGE_SECS - 1).is_some());
         assert!(c.get("h", 100 + MAX_AGE_SECS).is_none());
@@ -297,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_disabled_cache_keeps_nothing() {
-        let c = SessionCache::disabled();
+        let c = SessionCache::<()>::disabled();
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100).is_none());
     }
@@ -306,7 +318,7 @@ mod tests {
     fn another_process_announcing_a_change_empties_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
-        let c = SessionCache::enabled(Some(OutsideChanges::open(&db).unwrap()));
+        let c = SessionCache::<()>::enabled(Some(OutsideChanges::open(&db).unwrap()));
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100).is_some());
         OutsideChanges::announce(&db).unwrap();

@@ -68,7 +68,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Resp
     match slug_of(host_header(headers), state.config.base_url.domain()) {
         Ok(None) => Ok(Site::Root),
         // Cached: a sign-in is three requests and each would otherwise begin with a query.
-        Ok(Some(slug)) => match state.microsoft.settings.workspace(&state.db, &slug).await {
+        Ok(Some(slug)) => match state.workspaces.get(&state.db, &slug).await {
             Ok(Some(ws)) => Ok(Site::Workspace(ws)),
             Ok(None) => Err(AppError::NotFound.into_response()),
             Err(e) => Err(AppError::from(e).into_response()),
@@ -82,11 +82,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Resp
 pub fn resolve_cached(state: &AppState, headers: &HeaderMap) -> Option<Site> {
     match slug_of(host_header(headers), state.config.base_url.domain()) {
         Ok(None) => Some(Site::Root),
-        Ok(Some(slug)) => state
-            .microsoft
-            .settings
-            .cached_workspace(&state.db, &slug)
-            .map(Site::Workspace),
+        Ok(Some(slug)) => state.workspaces.cached(&slug).map(Site::Workspace),
         Err(ForeignHost) => None,
     }
 }

@@ -39,12 +39,7 @@ impl LoginPage {
         csrf: String,
         return_to: Option<&ReturnTo>,
     ) -> Result<Self, AppError> {
-        let microsoft_button = state
-            .microsoft
-            .settings
-            .effective(state, ws)
-            .await?
-            .button_visible();
+        let microsoft_button = state.microsoft_settings(ws).await?.button_visible();
         let microsoft_href = match return_to {
             Some(r) => format!(
                 "/auth/microsoft?{}",

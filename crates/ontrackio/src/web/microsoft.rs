@@ -97,7 +97,7 @@ pub async fn start(
             retry_after_secs: wait.as_secs().max(1) as i64,
         });
     }
-    let settings = state.microsoft.settings.effective(&state, &ws).await?;
+    let settings = state.microsoft_settings(&ws).await?;
     let Some(cfg) = settings.sign_in() else {
         return page(
             StatusCode::NOT_FOUND,
@@ -248,7 +248,7 @@ pub async fn callback(
         .await?;
         return expired(jar);
     };
-    let settings = Box::pin(state.microsoft.settings.effective(&state, &ws)).await?;
+    let settings = Box::pin(state.microsoft_settings(&ws)).await?;
     let Some(cfg) = settings.sign_in() else {
         return page(
             StatusCode::NOT_FOUND,

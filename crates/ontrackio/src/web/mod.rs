@@ -2,6 +2,7 @@
 
 mod admin;
 mod assets;
+mod changes;
 mod chrome;
 mod client;
 mod cookies;
@@ -17,6 +18,7 @@ mod root;
 mod security_headers;
 mod session;
 mod setup;
+mod workspace_cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,12 +35,14 @@ use crate::auth::microsoft::Microsoft;
 use crate::auth::session_cache::{OutsideChanges, SessionCache};
 use crate::config::Config;
 use crate::crypto::CsrfKey;
+use crate::listening::ChangeListening;
 use crate::store::Db;
 
 pub use chrome::{UserChrome, fmt_opt_time, fmt_time};
 pub use error::AppError;
 pub use host::slug_of;
 pub use session::CurrentUser;
+use workspace_cache::WorkspaceCache;
 
 /// Shared by every request; cheap to clone.
 #[derive(Clone)]
@@ -54,7 +58,11 @@ pub struct Inner {
     /// Encrypts the Microsoft flow cookie.
     pub flow_key: Key,
     /// Signed-in users by session, so that a page needs no database round trip.
-    pub sessions: SessionCache,
+    pub sessions: SessionCache<UserChrome>,
+    /// The workspace each `Host` names.
+    pub workspaces: WorkspaceCache,
+    /// Whether caches of rows other nodes change may be trusted (`web::changes`).
+    pub listening: Arc<ChangeListening>,
 }
 
 impl std::ops::Deref for AppState {
@@ -73,7 +81,12 @@ impl axum::extract::FromRef<AppState> for Key {
 impl AppState {
     pub fn new(config: Config, db: Db) -> anyhow::Result<Self> {
         let csrf = CsrfKey::new(config.keys.derive("csrf"));
-        let microsoft = Microsoft::new(&config)?;
+        let listening = Arc::new(ChangeListening::new(matches!(
+            config.database_url,
+            crate::config::DatabaseUrl::Sqlite(_)
+        )));
+        let microsoft = Microsoft::new(&config, listening.clone())?;
+        let workspaces = WorkspaceCache::new(listening.clone());
         let mut key = [0u8; 64];
         key[..32].copy_from_slice(config.keys.derive("cookie-encryption").as_ref());
         key[32..].copy_from_slice(config.keys.derive("cookie-signing").as_ref());
@@ -95,12 +108,29 @@ impl AppState {
                 microsoft,
                 flow_key,
                 sessions,
+                workspaces,
+                listening,
             }),
         })
     }
     /// The accounts service, telling this node's session cache about every change.
     pub fn accounts(&self) -> crate::accounts::Accounts<'_> {
         crate::accounts::Accounts::new(&self.db, &self.sessions)
+    }
+    /// The Microsoft sign-in settings in effect for a workspace (cached).
+    pub async fn microsoft_settings(
+        &self,
+        ws: &crate::store::workspaces::Workspace,
+    ) -> anyhow::Result<Arc<crate::auth::microsoft::settings::EffectiveSettings>> {
+        self.microsoft
+            .settings
+            .effective(&self.config, &self.db, ws)
+            .await
+    }
+    /// A workspace's row or settings changed on this node: forget them here (other nodes
+    /// hear it through the save's `NOTIFY`).
+    pub fn workspace_changed(&self, workspace_id: &str) {
+        changes::forget_workspace(self, workspace_id);
     }
     pub fn https(&self) -> bool {
         self.config.base_url.is_https()
@@ -195,6 +225,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Self::build_with_listener(config, db, listener).await
+    }
+
+    /// With a listener bound already: a caller that binds port 0 learns the port before it
+    /// builds the configuration that names it, and no one can take the port in between.
+    pub async fn build_with_listener(
+        config: Config,
+        db: Db,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         // Compute the constant-time dummy hash now, not during somebody's sign-in.
         tokio::task::spawn_blocking(crate::auth::password::warm_up);
         let state = AppState::new(config, db)?;
@@ -222,9 +262,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(session::sweep_expired(self.state.clone()));
-        let settings_listener = tokio::spawn(crate::auth::microsoft::settings::follow_changes(
-            self.state.clone(),
-        ));
+        let settings_listener = tokio::spawn(changes::follow(self.state.clone()));
         axum::serve(
             self.listener,
             self.router

@@ -114,7 +114,7 @@ fn from_cache(state: &AppState, ws: &Arc<Workspace>, hash: &str, now: i64) -> Ca
         workspace: ws.clone(),
         token_hash: hash.into(),
         csrf_token: session.csrf_token,
-        chrome: session.chrome,
+        chrome: session.view,
     };
     if touch {
         Cached::Touch(cu)
@@ -145,7 +145,7 @@ async fn from_database(
         last_seen_at = now;
     }
     let session = SessionInCache {
-        chrome: Arc::new(super::chrome::UserChrome::of(&row.user)),
+        view: Arc::new(super::chrome::UserChrome::of(&row.user)),
         user: Arc::new(row.user),
         csrf_token: super::csrf::token_for_session(state, &hash).into(),
         last_seen_at,
@@ -157,7 +157,7 @@ async fn from_database(
         workspace: ws,
         token_hash: hash.into(),
         csrf_token: session.csrf_token,
-        chrome: session.chrome,
+        chrome: session.view,
     }))
 }
 

@@ -94,10 +94,9 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (url, db) = fresh_db(&dir).await;
-    // The base URL names the port, so reserve one first; the app binds it right away.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    // The base URL names the port: bind first, then build the configuration around it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
     let redirects: Vec<String> = SLUGS
         .iter()
         .map(|s| format!("http://{s}.localhost:{port}/auth/microsoft/callback"))
@@ -113,7 +112,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.microsoft_authority = OutboundBase::parse(&emu.authority()).unwrap();
     config.microsoft_graph = OutboundBase::parse(&emu.graph_base()).unwrap();
     adjust(&mut config);
-    let app = Application::build_with_db(config.clone(), db.clone())
+    let app = Application::build_with_listener(config.clone(), db.clone(), listener)
         .await
         .expect("build app");
     let addr = app.local_addr();
@@ -525,6 +524,6 @@ impl TestApp {
             .await
             .unwrap();
         // Written behind the app's back: forget what it cached, as a Save would.
-        self.state.microsoft.settings.invalidate(ws.id.as_str());
+        self.state.workspace_changed(ws.id.as_str());
     }
 }

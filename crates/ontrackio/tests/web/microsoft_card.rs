@@ -1033,14 +1033,15 @@ async fn on_postgresql_a_save_on_one_node_reaches_the_cache_of_another() {
     }
     let app = spawn_app().await;
     // A second node on the same database, as behind a load balancer.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = probe.local_addr().unwrap().port();
-    drop(probe);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
     let mut config = app.config.clone();
     config.listen = ([127, 0, 0, 1], port).into();
     config.base_url = BaseUrl::parse(&format!("http://localhost:{port}")).unwrap();
     let db = Db::connect(&config.database_url).await.unwrap();
-    let node_b = Application::build_with_db(config, db).await.unwrap();
+    let node_b = Application::build_with_listener(config, db, listener)
+        .await
+        .unwrap();
     let state_b = node_b.state().clone();
     let addr_b = node_b.local_addr();
     tokio::spawn(node_b.run_until(std::future::pending()));

@@ -423,8 +423,9 @@ async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
         .await,
         0
     );
+    // Refused like a wrong password (the page confirms nothing).
     let r = cl.browser().sign_in(2, "emp@acme.test", PASSWORD).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 // ---- Safe concurrency -------------------------------------------------------------------
@@ -1006,8 +1007,9 @@ async fn when_postgresql_stops_a_node_turns_unready_shows_a_clear_page_and_recov
     let db = Db::connect(&url).await.unwrap();
     db.migrate().await.unwrap();
     seed_workspace(&db, "acme", "Acme Corporation", "admin@acme.test").await;
-    let port = free_port();
-    let app = Application::build_with_db(test_config(url, port), db.clone())
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Application::build_with_listener(test_config(url, port), db.clone(), listener)
         .await
         .unwrap();
     let (addr, state) = (app.local_addr(), app.state().clone());

@@ -58,7 +58,10 @@ pub struct Microsoft {
 }
 
 impl Microsoft {
-    pub fn new(config: &Config) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        config: &Config,
+        listening: Arc<crate::listening::ChangeListening>,
+    ) -> anyhow::Result<Arc<Self>> {
         Ok(Arc::new(Self {
             client: client::MicrosoftClient::new(
                 config.microsoft_authority.clone(),
@@ -69,7 +72,7 @@ impl Microsoft {
             start_limiter: governor::RateLimiter::keyed(flow_start_quota(
                 config.flow_starts_per_minute,
             )),
-            settings: settings::SettingsCache::new(),
+            settings: settings::SettingsCache::new(listening),
             finishing: tokio::sync::Semaphore::new(config.callbacks_in_flight.get() as usize),
             unauthenticated_refusals: crate::audit::Coalescer::new(60),
         }))

@@ -10,16 +10,17 @@ use std::time::Duration;
 use anyhow::Context;
 use parking_lot::RwLock;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
-use crate::config::{AzureEnv, BaseUrl, Config, DatabaseUrl};
+use crate::config::{AzureEnv, BaseUrl, Config};
 use crate::crypto::KeyRing;
 use crate::domain::{
     ClientId, EmailDomain, RedirectUri, TenantSetting, WorkspaceId, check_client_secret,
 };
+use crate::listening::ChangeListening;
+use crate::store::Db;
 use crate::store::microsoft_settings::{self as stored, StoredSettings};
 use crate::store::workspaces::Workspace;
-use crate::store::{Backend, Db};
 
 /// Audit actions of the card, as admins read them in Admin → Audit log.
 pub const SETTINGS_SAVED: &str = "Microsoft Entra ID settings saved";
@@ -296,51 +297,38 @@ struct Entry {
 pub const SUCCESS_WRITE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Per-process cache of effective settings, invalidated by every save on every node.
-///
-/// It also keeps the workspace rows that requests resolve their `Host` to: every request
-/// needs one, and a row changes only through the card's Save (the shared domain list),
-/// which invalidates both here and, through `NOTIFY`, on every other node. Unknown slugs
-/// are not remembered, so a workspace created meanwhile is found at once.
 pub struct SettingsCache {
     entries: RwLock<HashMap<String, Entry>>,
-    /// Workspaces by slug. Lock order: `entries` before `workspaces`.
-    workspaces: RwLock<HashMap<String, Arc<Workspace>>>,
     /// When this node last wrote "last successful sign-in" to each workspace's health
     /// line, so a Monday-morning rush writes it once a minute, not once per sign-in.
     successes: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
     /// Bumped by every invalidation, so a reader that loaded the database before a save
     /// committed cannot put its stale result back afterwards.
     generation: AtomicU64,
-    /// PostgreSQL: whether this node currently receives change notifications. While it
-    /// does not, the cache is bypassed — another node's save must still show at once.
-    listening: watch::Sender<bool>,
+    /// While this node may miss another node's save, the cache is bypassed: the save must
+    /// still show at once.
+    listening: Arc<ChangeListening>,
     invalidated: broadcast::Sender<String>,
 }
 
-impl Default for SettingsCache {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl SettingsCache {
-    pub fn new() -> Self {
+    pub fn new(listening: Arc<ChangeListening>) -> Self {
         Self {
             entries: RwLock::new(HashMap::new()),
-            workspaces: RwLock::new(HashMap::new()),
             successes: parking_lot::Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
-            listening: watch::Sender::new(false),
+            listening,
             invalidated: broadcast::Sender::new(64),
         }
     }
 
     pub async fn effective(
         &self,
-        state: &crate::web::AppState,
+        config: &Config,
+        db: &Db,
         ws: &Workspace,
     ) -> anyhow::Result<Arc<EffectiveSettings>> {
-        let cacheable = state.db.backend() == Backend::Sqlite || self.is_listening();
+        let cacheable = self.listening.trusted();
         if cacheable
             && let Some(e) = self.entries.read().get(ws.id.as_str())
             && e.domains == ws.allowed_email_domains
@@ -348,7 +336,7 @@ impl SettingsCache {
             return Ok(e.settings.clone());
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let (_, resolved) = load_fresh(&state.config, &state.db, ws).await?;
+        let (_, resolved) = load_fresh(config, db, ws).await?;
         let settings = Arc::new(resolved);
         if cacheable {
             let mut entries = self.entries.write();
@@ -363,44 +351,6 @@ impl SettingsCache {
             }
         }
         Ok(settings)
-    }
-
-    /// The workspace at `slug`, from the cache when it can be trusted (as for settings:
-    /// SQLite's single node, or a PostgreSQL node that is listening for changes).
-    /// The workspace behind a slug if this node has it cached and may trust the cache.
-    pub fn cached_workspace(&self, db: &Db, slug: &str) -> Option<Arc<Workspace>> {
-        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
-        if !cacheable {
-            return None;
-        }
-        self.workspaces.read().get(slug).cloned()
-    }
-
-    pub async fn workspace(
-        &self,
-        db: &Db,
-        slug: &str,
-    ) -> Result<Option<Arc<Workspace>>, sqlx::Error> {
-        if let Some(ws) = self.cached_workspace(db, slug) {
-            return Ok(Some(ws));
-        }
-        let cacheable = db.backend() == Backend::Sqlite || self.is_listening();
-        let generation = self.generation.load(Ordering::Acquire);
-        // Boxed: every request awaits this function, and a cache hit should not carry (and
-        // copy) the database query's future.
-        let Some(ws) = Box::pin(crate::store::workspaces::find_by_slug(db.pool(), slug)).await?
-        else {
-            return Ok(None);
-        };
-        let ws = Arc::new(ws);
-        if cacheable {
-            let mut workspaces = self.workspaces.write();
-            // A save that committed while we read must not be undone by our older row.
-            if self.generation.load(Ordering::Acquire) == generation {
-                workspaces.insert(slug.to_string(), ws.clone());
-            }
-        }
-        Ok(Some(ws))
     }
 
     /// Whether this node wrote a success to the workspace's health line within the last
@@ -427,14 +377,12 @@ impl SettingsCache {
         self.successes.lock().remove(workspace_id);
     }
 
-    /// Forgets one workspace's settings and row (after a save here, or a notification).
+    /// Forgets one workspace's settings (after a save here, or a notification).
     pub fn invalidate(&self, workspace_id: &str) {
         {
             let mut entries = self.entries.write();
-            let mut workspaces = self.workspaces.write();
             self.generation.fetch_add(1, Ordering::AcqRel);
             entries.remove(workspace_id);
-            workspaces.retain(|_, ws| ws.id.as_str() != workspace_id);
         }
         let _ = self.invalidated.send(workspace_id.to_string());
     }
@@ -442,10 +390,8 @@ impl SettingsCache {
     /// Forgets everything: notifications may have been missed.
     pub fn clear(&self) {
         let mut entries = self.entries.write();
-        let mut workspaces = self.workspaces.write();
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
-        workspaces.clear();
     }
 
     /// Workspace ids as this node's cache forgets them (observability and tests).
@@ -454,61 +400,12 @@ impl SettingsCache {
     }
 
     pub fn is_listening(&self) -> bool {
-        *self.listening.borrow()
+        self.listening.is_listening()
     }
 
     /// Resolves once this node receives change notifications (PostgreSQL only).
     pub async fn wait_until_listening(&self) {
-        let mut rx = self.listening.subscribe();
-        let _ = rx.wait_for(|on| *on).await;
-    }
-
-    fn set_listening(&self, on: bool) {
-        self.listening.send_replace(on);
-    }
-}
-
-/// On PostgreSQL, keeps a connection listening for other nodes' saves and invalidates
-/// this node's cache on each one; reconnects with backoff. Returns at once on SQLite,
-/// whose single node invalidates locally.
-pub async fn follow_changes(state: crate::web::AppState) {
-    let DatabaseUrl::Postgres(url) = &state.config.database_url else {
-        return;
-    };
-    let cache = &state.microsoft.settings;
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        match stored::listen_for_changes(url).await {
-            Ok(mut listener) => {
-                backoff = Duration::from_millis(500);
-                // Entries cached before LISTEN took effect may have missed a save.
-                cache.set_listening(true);
-                cache.clear();
-                tracing::debug!("listening for Microsoft settings changes");
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(n)) => cache.invalidate(n.payload()),
-                        // The connection dropped: stop trusting the cache until a new
-                        // LISTEN is in place (anything sent meanwhile is lost).
-                        Ok(None) => {
-                            tracing::warn!("lost the settings change listener; reconnecting");
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "lost the settings change listener; reconnecting");
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for settings changes; retrying");
-            }
-        }
-        cache.set_listening(false);
-        cache.clear();
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        self.listening.wait_until_listening().await;
     }
 }
 
@@ -582,7 +479,7 @@ mod tests {
 
     fn config(azure: AzureEnv) -> Config {
         Config {
-            database_url: DatabaseUrl::Sqlite("sqlite://x.db".into()),
+            database_url: crate::config::DatabaseUrl::Sqlite("sqlite://x.db".into()),
             listen: ([127, 0, 0, 1], 0).into(),
             base_url: BaseUrl::parse("https://app.ontrackio.com").unwrap(),
             keys: KeyRing::parse(&KeyRing::generate_encoded()).unwrap(),

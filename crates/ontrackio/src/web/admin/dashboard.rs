@@ -45,7 +45,7 @@ pub struct MicrosoftPanel {
 
 async fn microsoft_panel(state: &AppState, cu: &CurrentUser) -> Result<MicrosoftPanel, AppError> {
     let ws = &cu.workspace;
-    let effective = state.microsoft.settings.effective(state, ws).await?;
+    let effective = state.microsoft_settings(ws).await?;
     let row = store::microsoft_settings::get(state.db.pool(), &ws.id).await?;
     Ok(MicrosoftPanel {
         set_up: effective.button_visible(),

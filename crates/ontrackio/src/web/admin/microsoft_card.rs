@@ -475,11 +475,7 @@ pub async fn page(
 ) -> Result<Response, AppError> {
     let notice = match q.notice.as_deref() {
         Some("saved") => {
-            let e = state
-                .microsoft
-                .settings
-                .effective(&state, &cu.workspace)
-                .await?;
+            let e = state.microsoft_settings(&cu.workspace).await?;
             Some(saved_notice(&e))
         }
         Some("tested") => Some("Connection tested. The result is on the health line below.".into()),
@@ -680,7 +676,7 @@ pub async fn save(
     };
     write(&state, &cu, &client, &valid).await?;
     // This node at once; the others through the notification sent in the transaction.
-    state.microsoft.settings.invalidate(ws.id.as_str());
+    state.workspace_changed(ws.id.as_str());
     Ok(Redirect::to(&format!("{PATH}?notice=saved")).into_response())
 }
 

@@ -25,11 +25,7 @@ pub async fn integrations(
     cu: CurrentUser,
     jar: CookieJar,
 ) -> Result<Response, AppError> {
-    let effective = state
-        .microsoft
-        .settings
-        .effective(&state, &cu.workspace)
-        .await?;
+    let effective = state.microsoft_settings(&cu.workspace).await?;
     let (microsoft_status, microsoft_status_label) = super::microsoft_card::status(&effective);
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {

@@ -1,0 +1,21 @@
+//! When a server stops: Ctrl-C or SIGTERM (a deploy, a scale-in). Shared by `serve` and
+//! `demo`.
+
+/// Ctrl-C or SIGTERM: stop accepting, finish what is in flight.
+pub async fn signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
