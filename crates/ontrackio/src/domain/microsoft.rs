@@ -3,6 +3,30 @@
 
 use std::fmt;
 
+/// Why a value of the Microsoft Entra ID card was refused; the text is shown next to its
+/// field (and names the variable when it came from the environment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParseSettingError {
+    #[error(
+        "Enter the Directory (tenant) ID from the app's Overview page (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47), or common."
+    )]
+    Tenant,
+    #[error(
+        "Enter the Application (client) ID from the app's Overview page: a GUID like 6e74172b-be56-4843-9ff4-e66a39bb12e3."
+    )]
+    ClientId,
+    #[error(
+        "This looks like the secret ID, not its Value. In Entra, copy the Value column of the client secret."
+    )]
+    SecretId,
+    #[error("Paste the client secret Value exactly as Entra shows it (no spaces).")]
+    SecretValue,
+    #[error(
+        "Enter an absolute https:// URL (http:// only for localhost), exactly as registered in Entra."
+    )]
+    RedirectUri,
+}
+
 /// A GUID in Microsoft's canonical lower-case, hyphenated form.
 fn parse_guid(input: &str) -> Option<String> {
     let s = input.trim();
@@ -47,14 +71,14 @@ pub enum TenantSetting {
 }
 
 impl TenantSetting {
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
+    pub fn parse(input: &str) -> Result<Self, ParseSettingError> {
         let s = input.trim();
         if s.eq_ignore_ascii_case("common") {
             return Ok(Self::Common);
         }
-        TenantGuid::parse(s).map(Self::Pinned).ok_or(
-            "Enter the Directory (tenant) ID from the app's Overview page (a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47), or common.",
-        )
+        TenantGuid::parse(s)
+            .map(Self::Pinned)
+            .ok_or(ParseSettingError::Tenant)
     }
     /// The path segment in Microsoft's URLs.
     pub fn segment(&self) -> &str {
@@ -82,10 +106,10 @@ impl fmt::Display for TenantSetting {
 pub struct ClientId(String);
 
 impl ClientId {
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
-        parse_guid(input).map(Self).ok_or(
-            "Enter the Application (client) ID from the app's Overview page: a GUID like 6e74172b-be56-4843-9ff4-e66a39bb12e3.",
-        )
+    pub fn parse(input: &str) -> Result<Self, ParseSettingError> {
+        parse_guid(input)
+            .map(Self)
+            .ok_or(ParseSettingError::ClientId)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -100,15 +124,13 @@ impl fmt::Display for ClientId {
 
 /// A client secret *value* as pasted. Refuses the secret's ID, which Entra shows right
 /// beside the value and which people paste by mistake (AADSTS7000215 later).
-pub fn check_client_secret(input: &str) -> Result<(), &'static str> {
+pub fn check_client_secret(input: &str) -> Result<(), ParseSettingError> {
     let s = input.trim();
     if parse_guid(s).is_some() {
-        return Err(
-            "This looks like the secret ID, not its Value. In Entra, copy the Value column of the client secret.",
-        );
+        return Err(ParseSettingError::SecretId);
     }
     if s.len() < 16 || s.len() > 512 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("Paste the client secret Value exactly as Entra shows it (no spaces).");
+        return Err(ParseSettingError::SecretValue);
     }
     Ok(())
 }
@@ -118,8 +140,8 @@ pub fn check_client_secret(input: &str) -> Result<(), &'static str> {
 pub struct RedirectUri(String);
 
 impl RedirectUri {
-    pub fn parse(input: &str) -> Result<Self, &'static str> {
-        const MSG: &str = "Enter an absolute https:// URL (http:// only for localhost), exactly as registered in Entra.";
+    pub fn parse(input: &str) -> Result<Self, ParseSettingError> {
+        const MSG: ParseSettingError = ParseSettingError::RedirectUri;
         let s = input.trim();
         let url = url::Url::parse(s).map_err(|_| MSG)?;
         let loopback = match url.host() {
@@ -177,14 +199,24 @@ mod tests {
 
     #[test]
     fn a_guid_shaped_secret_is_the_secret_id_not_its_value() {
+        assert_eq!(
+            check_client_secret("6e74172b-be56-4843-9ff4-e66a39bb12e3"),
+            Err(ParseSettingError::SecretId)
+        );
         assert!(
-            check_client_secret("6e74172b-be56-4843-9ff4-e66a39bb12e3")
-                .unwrap_err()
+            ParseSettingError::SecretId
+                .to_string()
                 .contains("secret ID")
         );
         assert!(check_client_secret("Qx88Q~abcdefghijklmnopqrstuvwxyz0123456789").is_ok());
-        assert!(check_client_secret("short").is_err());
-        assert!(check_client_secret("has space in the middle of it").is_err());
+        assert_eq!(
+            check_client_secret("short"),
+            Err(ParseSettingError::SecretValue)
+        );
+        assert_eq!(
+            check_client_secret("has space in the middle of it"),
+            Err(ParseSettingError::SecretValue)
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ mod role;
 mod slug;
 
 pub use email::{EmailAddress, EmailDomain, ParseEmailError};
-pub use microsoft::{ClientId, RedirectUri, TenantGuid, TenantSetting, check_client_secret};
+pub use microsoft::{
+    ClientId, ParseSettingError, RedirectUri, TenantGuid, TenantSetting, check_client_secret,
+};
 pub use names::{ParseNameError, PersonName};
 pub use return_to::ReturnTo;
 pub use role::{ParseRoleError, ParseStatusError, Role, UserStatus};

@@ -175,12 +175,12 @@ fn parse_env(env: &AzureEnv) -> EnvValues {
     };
     let tenant = non_blank(env.tenant_id.as_ref()).and_then(|s| {
         TenantSetting::parse(s)
-            .map_err(|m| problem(Field::Tenant, m.into()))
+            .map_err(|m| problem(Field::Tenant, m.to_string()))
             .ok()
     });
     let client_id = non_blank(env.client_id.as_ref()).and_then(|s| {
         ClientId::parse(s)
-            .map_err(|m| problem(Field::ClientId, m.into()))
+            .map_err(|m| problem(Field::ClientId, m.to_string()))
             .ok()
     });
     let secret = env
@@ -190,13 +190,13 @@ fn parse_env(env: &AzureEnv) -> EnvValues {
         .and_then(|s| match check_client_secret(s.expose_secret()) {
             Ok(()) => Some(SecretString::from(s.expose_secret().trim().to_string())),
             Err(m) => {
-                problem(Field::ClientSecret, m.into());
+                problem(Field::ClientSecret, m.to_string());
                 None
             }
         });
     let redirect = non_blank(env.redirect_uri.as_ref()).and_then(|s| {
         RedirectUri::parse(s)
-            .map_err(|m| problem(Field::RedirectUri, m.into()))
+            .map_err(|m| problem(Field::RedirectUri, m.to_string()))
             .ok()
     });
     let domains = non_blank(env.allowed_domains.as_ref()).and_then(|s| {

@@ -529,15 +529,15 @@ struct Valid {
 }
 
 /// Blank means "not set on the card": the variable or the default applies.
-fn optional<T>(
+fn optional<T, E: std::fmt::Display>(
     input: &str,
-    parse: impl FnOnce(&str) -> Result<T, &'static str>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
     error: &mut Option<String>,
 ) -> Option<T> {
     if input.trim().is_empty() {
         return None;
     }
-    parse(input).map_err(|m| *error = Some(m.into())).ok()
+    parse(input).map_err(|m| *error = Some(m.to_string())).ok()
 }
 
 const DOMAINS_REQUIRED: &str = "Required when Directory (tenant) ID is common: the allowlist is the only boundary against sign-ins from any directory. Enter your email domains, for example acme.com, acme.co.uk.";
@@ -562,7 +562,7 @@ fn validate(
         None
     } else {
         check_client_secret(&body.client_secret)
-            .map_err(|m| e.client_secret = Some(m.into()))
+            .map_err(|m| e.client_secret = Some(m.to_string()))
             .ok()
             .map(|()| SecretString::from(body.client_secret.trim().to_string()))
     };
