@@ -102,7 +102,7 @@ pub struct Requester<'a> {
 }
 
 impl<'a> Requester<'a> {
-    fn origin(self) -> Origin<'a> {
+    pub fn origin(self) -> Origin<'a> {
         Origin {
             ip: Some(self.ip),
             user_agent: Some(self.user_agent),

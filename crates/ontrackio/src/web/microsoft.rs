@@ -11,15 +11,13 @@ use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::{AppError, AppState};
 use crate::audit::{self, Actor};
-use crate::auth::microsoft::client::{GraphError, MsError};
+use crate::auth::microsoft::callback::{self, Failure, UNVERIFIABLE};
+use crate::auth::microsoft::client::MsError;
 use crate::auth::microsoft::flow::{self, FlowState};
-use crate::auth::microsoft::id_token::{self, Expectations};
-use crate::auth::microsoft::policy;
-use crate::auth::microsoft::settings::{self, SignInConfig};
+use crate::auth::microsoft::settings;
 use crate::auth::microsoft::{SCOPES, aadsts};
-use crate::auth::policy::Refusal;
 use crate::auth::session;
-use crate::auth::sign_in::{self, ExternalIdentity, Provider};
+use crate::auth::sign_in::{self, Provider};
 use crate::domain::ReturnTo;
 use crate::store::{self, workspaces::Workspace};
 pub const SESSION_EXPIRED: &str = "Session expired. Please try again.";
@@ -270,7 +268,16 @@ pub async fn callback(
         .acquire()
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
-    match Box::pin(finish(&state, &ws, &client, &cfg, &flow, &code)).await {
+    let cx = callback::Context {
+        db: &state.db,
+        notify: &state.sessions,
+        microsoft: &state.microsoft,
+    };
+    let requester = sign_in::Requester {
+        ip: &client.ip,
+        user_agent: &client.user_agent,
+    };
+    match Box::pin(callback::finish(&cx, &ws, requester, &cfg, &flow, &code)).await {
         Ok(sign_in::Outcome::SignedIn { token, landing, .. }) => {
             let jar = jar.add(flow::removal(https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
@@ -340,176 +347,6 @@ fn callback_error_summary(error: &str, code: Option<u32>) -> String {
         Some(known) => format!("Microsoft returned the error {known}"),
         None => "Microsoft returned an unrecognised error".to_string(),
     }
-}
-
-enum Failure {
-    Microsoft(MsError),
-    Refused {
-        title: &'static str,
-        message: &'static str,
-    },
-    Internal(anyhow::Error),
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Internal(
-            anyhow::Error::new(e).context("Database request failed during Microsoft sign-in"),
-        )
-    }
-}
-
-const UNVERIFIABLE: &str = "Microsoft's answer could not be verified, so you were not signed in. Please try again; if it keeps happening, tell your workspace admin.";
-
-/// Microsoft's half of the sign-in (the code exchange, the ID token, Graph) turned into
-/// an [`ExternalIdentity`]; the provider-neutral use case does the rest.
-async fn finish(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    cfg: &SignInConfig,
-    flow: &FlowState,
-    code: &str,
-) -> Result<sign_in::Outcome, Failure> {
-    let ms = &state.microsoft;
-    let discovery = ms
-        .client
-        .discovery(cfg.tenant.segment())
-        .await
-        .map_err(Failure::Microsoft)?;
-    let tokens = ms
-        .client
-        .exchange_code(
-            &discovery.token_url,
-            cfg.client_id.as_str(),
-            &cfg.client_secret,
-            code,
-            cfg.redirect_uri.as_str(),
-            &flow.v,
-        )
-        .await
-        .map_err(Failure::Microsoft)?;
-    let Some(id_token) = tokens.id_token.as_deref() else {
-        refuse_audited(state, ws, client, "-", "token response without an ID token").await?;
-        return Err(Failure::Refused {
-            title: "Sign-in failed",
-            message: UNVERIFIABLE,
-        });
-    };
-    let expect = Expectations {
-        jwks_uri: &discovery.jwks_uri,
-        client_id: &cfg.client_id,
-        nonce: &flow.n,
-        pinned_tenant: cfg.tenant.pinned(),
-    };
-    let claims = match id_token::validate(id_token, &ms.client, &ms.jwks, &expect).await {
-        Ok(c) => c,
-        Err(e) => {
-            refuse_audited(state, ws, client, "-", &format!("ID token refused: {e}")).await?;
-            return Err(Failure::Refused {
-                title: "Sign-in failed",
-                message: UNVERIFIABLE,
-            });
-        }
-    };
-    let me = match ms.client.me(&tokens.access_token).await {
-        Ok(me) => me,
-        Err(GraphError::Denied(status)) => {
-            refuse_audited(
-                state,
-                ws,
-                client,
-                &claims.oid,
-                &format!("{} (Graph HTTP {status})", Refusal::NoEmail.audit_reason()),
-            )
-            .await?;
-            return Ok(sign_in::Outcome::Refused(Refusal::NoEmail));
-        }
-        Err(GraphError::Other(e)) => {
-            refuse_audited(
-                state,
-                ws,
-                client,
-                &claims.oid,
-                &format!("Microsoft Graph failed: {e}"),
-            )
-            .await?;
-            return Err(Failure::Refused {
-                title: "Microsoft Graph did not answer",
-                message: "Microsoft Graph did not return your profile, so you were not signed in. Please try again in a moment.",
-            });
-        }
-    };
-    if me.id.as_deref().map(str::to_ascii_lowercase).as_deref() != Some(claims.oid.as_str()) {
-        refuse_audited(
-            state,
-            ws,
-            client,
-            &claims.oid,
-            "Graph profile id differs from the ID token's oid",
-        )
-        .await?;
-        return Err(Failure::Refused {
-            title: "Sign-in failed",
-            message: UNVERIFIABLE,
-        });
-    }
-    let identity = ExternalIdentity {
-        provider: Provider::Microsoft,
-        issuer: claims.tid.as_str().to_string(),
-        subject: claims.oid.clone(),
-        email: policy::choose_email(&claims, &me, cfg.tenant.pinned().is_some()),
-        directory_names: (me.given_name.is_some() || me.surname.is_some())
-            .then(|| policy::names(&me, &claims)),
-        new_user_names: policy::names(&me, &claims),
-    };
-    let health = &ms.settings;
-    let record_success = !health.success_recorded_recently(ws.id.as_str());
-    let return_to = flow.r.as_deref().and_then(ReturnTo::parse);
-    let attempt = sign_in::Attempt {
-        workspace: ws,
-        allowed_domains: &cfg.allowed_domains,
-        identity: &identity,
-        requester: sign_in::Requester {
-            ip: &client.ip,
-            user_agent: &client.user_agent,
-        },
-        return_to: return_to.as_ref(),
-        on_success: record_success
-            .then(|| store::microsoft_settings::record_success_statement(&ws.id)),
-    };
-    let outcome = sign_in::sign_in(&state.db, &state.sessions, attempt).await?;
-    if record_success && matches!(outcome, sign_in::Outcome::SignedIn { .. }) {
-        health.note_success_recorded(ws.id.as_str());
-    }
-    Ok(outcome)
-}
-
-async fn refuse_audited(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    target: &str,
-    reason: &str,
-) -> Result<(), Failure> {
-    audit_refusal(state, ws, client, target, reason, None)
-        .await
-        .map_err(|e| Failure::Internal(anyhow::anyhow!("{e:?}")))
-}
-
-async fn audit_refusal(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    target: &str,
-    reason: &str,
-    code: Option<u32>,
-) -> Result<(), AppError> {
-    let mut details = serde_json::json!({"reason": reason});
-    if let Some(c) = code {
-        details["aadsts"] = c.into();
-    }
-    write_refusal(state, ws, client, target, details).await
 }
 
 /// A refusal anyone could have caused: written only when the coalescer admits it, with

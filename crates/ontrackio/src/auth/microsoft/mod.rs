@@ -2,6 +2,7 @@
 //! PKCE S256, state, nonce), ID-token validation, Graph `/me`, and the identity policy.
 
 pub mod aadsts;
+pub mod callback;
 pub mod client;
 pub mod flow;
 pub mod id_token;
