@@ -354,6 +354,7 @@ async fn forty_simultaneous_guesses_at_forty_accounts_from_one_address_get_at_mo
         .collect();
     let (wrong, _) = tally(&simultaneous_sign_ins(&app, &guesses).await);
     assert_eq!(wrong, ontrackio::auth::throttle::PER_IP as usize);
+    assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
 }
 
 #[tokio::test]
@@ -401,4 +402,105 @@ async fn a_disabled_account_answers_the_same_for_the_right_and_a_wrong_password(
         reasons.iter().any(|d| d.contains("\"account disabled\"")),
         "{reasons:?}"
     );
+}
+
+/// A browser whose requests come through the test's trusted proxy from `ip`.
+fn browser_from(app: &TestApp, ip: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", ip.parse().unwrap());
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .default_headers(headers);
+    for slug in SLUGS {
+        b = b.resolve(&format!("{slug}.localhost"), app.addr);
+    }
+    b.build().unwrap()
+}
+
+async fn behind_a_proxy() -> TestApp {
+    spawn_app_with(|c| {
+        c.trusted_proxies = ontrackio::config::parse_cidrs("127.0.0.0/8").unwrap();
+    })
+    .await
+}
+
+/// An address over its limit is refused before anything is counted for the account it
+/// names: otherwise one client could lock every account in the workspace, six requests
+/// each, without a single password being checked.
+#[tokio::test]
+async fn a_client_over_the_address_limit_cannot_lock_other_peoples_accounts() {
+    let app = behind_a_proxy().await;
+    let attacker = browser_from(&app, "203.0.113.66");
+    let login = app.url("acme", "/login");
+    for i in 0..ontrackio::auth::throttle::PER_IP {
+        let r = submit_login(&attacker, &login, &format!("guess{i}@acme.test"), "x1", "").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    for _ in 0..=ontrackio::auth::throttle::PER_ACCOUNT {
+        let r = submit_login(&attacker, &login, "admin@acme.test", "x2", "").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let admin = browser_from(&app, "198.51.100.7");
+    let r = submit_login(&admin, &login, "admin@acme.test", PASSWORD, "").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the admin was locked out by requests that checked no password"
+    );
+}
+
+/// Requests refused because their account is locked check no password, so they do not
+/// use up the address's allowance: one person hammering their locked account must not
+/// lock out everyone behind the same NAT address.
+#[tokio::test]
+async fn hammering_a_locked_account_does_not_use_up_the_addresss_allowance() {
+    let app = behind_a_proxy().await;
+    app.add_user("acme", "colleague@acme.test", Role::Employee)
+        .await;
+    let office = browser_from(&app, "198.51.100.20");
+    let login = app.url("acme", "/login");
+    for _ in 0..ontrackio::auth::throttle::PER_ACCOUNT {
+        let r = submit_login(&office, &login, "admin@acme.test", "forgotten", "").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..ontrackio::auth::throttle::PER_IP {
+        let r = submit_login(&office, &login, "admin@acme.test", "forgotten", "").await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let colleague = browser_from(&app, "198.51.100.20");
+    let r = submit_login(&colleague, &login, "colleague@acme.test", PASSWORD, "").await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the colleague behind the same address was refused"
+    );
+    // The locked account's refusals wrote one audit row, not thirty.
+    assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
+}
+
+/// The right password of a disabled account is no success: it does not clear the
+/// account's count, so it cannot be used to keep guessing past the limit either.
+#[tokio::test]
+async fn the_right_password_of_a_disabled_account_does_not_reset_its_attempt_count() {
+    let app = spawn_app().await;
+    let id = app.add_user("acme", "gone@acme.test", Role::Employee).await;
+    let ws = app.workspace("acme").await;
+    app.state
+        .accounts()
+        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &id)
+        .await
+        .unwrap();
+    let limit = ontrackio::auth::throttle::PER_ACCOUNT;
+    for i in 0..limit {
+        let password = if i == limit - 1 { PASSWORD } else { "a guess" };
+        let r = app
+            .login_as(&app.browser(), "acme", "gone@acme.test", password)
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = app
+        .login_as(&app.browser(), "acme", "gone@acme.test", PASSWORD)
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 }
