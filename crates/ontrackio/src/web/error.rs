@@ -154,3 +154,42 @@ fn database_unavailable(err: &anyhow::Error) -> bool {
             .is_some_and(crate::store::is_unavailable)
     })
 }
+
+/// An error answer the framework wrote itself (an extractor's rejection such as "Failed to
+/// deserialize form body…", a body over its limit, a missing `Content-Type`) as plain text:
+/// the product's own page instead, with the same status and headers. Every answer of ours
+/// is HTML, so only such answers are `text/plain` with an error status.
+pub fn replace_framework_error(resp: Response) -> Response {
+    let status = resp.status();
+    let plain_text = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !status.is_client_error() && !status.is_server_error() || !plain_text {
+        return resp;
+    }
+    let (mut parts, _framework_text) = resp.into_parts();
+    let page = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge.into_response(),
+        s if s.is_server_error() => {
+            tracing::error!(status = %s, "the framework answered with an error");
+            AppError::Internal(anyhow::anyhow!("framework error {s}")).into_response()
+        }
+        _ => ErrorPage {
+            status: status.as_u16(),
+            title: "That request could not be understood",
+            message: "Nothing was changed. Go back, reload the page and try again.",
+            reference: None,
+            back_to_login: false,
+        }
+        .respond(),
+    };
+    let (page_parts, body) = page.into_parts();
+    // Keep the framework's status and headers (`Allow`, `Retry-After`…) but the page's type.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &page_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, body)
+}

@@ -12,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use super::{AppError, AppState};
 use crate::store::workspaces::Workspace;
 
+const BAD_HOST: &str = "The address this request was sent to is not valid. Check the link, or type your workspace's address again.";
+
 /// Which site a request is for.
 #[derive(Clone)]
 pub enum Site {
@@ -63,8 +65,33 @@ pub fn slug_of(host: &str, base_domain: &str) -> Result<Option<String>, ForeignH
     Ok(Some(label.to_string()))
 }
 
+/// A request whose `Host` no server could answer (RFC 9112 §3.2: a request with no Host,
+/// or more than one, or an invalid one, gets 400): a missing or repeated header, or a port
+/// that is not a number.
+pub fn malformed_host(headers: &HeaderMap) -> bool {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return true;
+    };
+    if host.trim().is_empty() {
+        return true;
+    }
+    // An IPv6 literal's colons are inside its brackets; a port follows the last colon.
+    let after_literal = host.rsplit_once(']').map_or(host, |(_, rest)| rest);
+    match after_literal.rsplit_once(':') {
+        Some((_, port)) => !port.chars().all(|c| c.is_ascii_digit()),
+        None => false,
+    }
+}
+
 /// Which site the request's `Host` names; `Err` is the page to answer instead.
 pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Response> {
+    if malformed_host(headers) {
+        return Err(AppError::BadRequest(BAD_HOST.into()).into_response());
+    }
     match slug_of(host_header(headers), state.config.base_url.domain()) {
         Ok(None) => Ok(Site::Root),
         // Cached: a sign-in is three requests and each would otherwise begin with a query.
@@ -80,6 +107,9 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap) -> Result<Site, Resp
 /// [`resolve`] when the answer is a site known without the database; `None` otherwise
 /// (a workspace not in the cache, or a refusal: [`resolve`] then decides).
 pub fn resolve_cached(state: &AppState, headers: &HeaderMap) -> Option<Site> {
+    if malformed_host(headers) {
+        return None;
+    }
     match slug_of(host_header(headers), state.config.base_url.domain()) {
         Ok(None) => Some(Site::Root),
         Ok(Some(slug)) => state.workspaces.cached(&slug).map(Site::Workspace),
@@ -111,6 +141,34 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentWorkspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_repeated_or_badly_ported_host_is_malformed() {
+        let headers = |hosts: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in hosts {
+                h.append(header::HOST, v.parse().unwrap());
+            }
+            h
+        };
+        for good in [
+            "acme.localhost:8080",
+            "acme.localhost",
+            "acme.localhost:",
+            "[::1]:8080",
+        ] {
+            assert!(!malformed_host(&headers(&[good])), "{good}");
+        }
+        for bad in [
+            &[][..],
+            &["acme.localhost", "evil.localhost"][..],
+            &["acme.localhost:80x"][..],
+            &["acme.localhost:http"][..],
+            &[" "][..],
+        ] {
+            assert!(malformed_host(&headers(bad)), "{bad:?}");
+        }
+    }
 
     #[test]
     fn hosts_map_to_workspace_slugs() {

@@ -1,4 +1,5 @@
-//! Headers every response carries.
+//! Headers every response carries, and the product's own page instead of a framework's
+//! plain-text error.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -13,7 +14,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub async fn apply(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_static =
         req.uri().path().starts_with("/static/") || req.uri().path().starts_with("/avatars/");
-    let mut resp = next.run(req).await;
+    let mut resp = super::error::replace_framework_error(next.run(req).await);
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

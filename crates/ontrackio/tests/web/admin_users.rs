@@ -390,3 +390,59 @@ async fn role_and_external_changes_apply_to_the_users_open_sessions_at_once() {
     assert_redirects_to(&r, "/admin/users?notice=updated");
     assert!(dashboard().await.contains("External collaborator"));
 }
+
+/// A plain admin is shown only what the server will accept: no role, external or disable
+/// controls on a super-admin's row; a super-admin sees them all.
+#[tokio::test]
+async fn a_plain_admin_sees_no_controls_on_a_super_admins_row() {
+    let app = spawn_app().await;
+    let boss = app
+        .add_user("acme", "boss@acme.test", Role::SuperAdmin)
+        .await;
+    let emp = app.add_user("acme", "emp@acme.test", Role::Employee).await;
+    app.add_user("acme", "plain@acme.test", Role::Admin).await;
+    let row_of = |html: &str, email: &str| -> String {
+        let start = html
+            .find(&format!("<tr data-email=\"{email}\""))
+            .unwrap_or_else(|| panic!("no row for {email}"));
+        let end = start + html[start..].find("</tr>").unwrap();
+        html[start..end].to_string()
+    };
+    let controls = |row: &str, id: &ontrackio::domain::UserId| {
+        [
+            format!("/admin/users/{id}/role"),
+            format!("/admin/users/{id}/external"),
+            format!("/admin/users/{id}/status"),
+        ]
+        .into_iter()
+        .filter(|action| row.contains(action.as_str()))
+        .count()
+    };
+    let plain = app.signed_in("acme", "plain@acme.test").await;
+    let html = plain
+        .get(app.url("acme", "/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let boss_row = row_of(&html, "boss@acme.test");
+    assert_eq!(controls(&boss_row, &boss), 0, "{boss_row}");
+    assert!(boss_row.contains("Super-admin"), "the role is still shown");
+    assert_eq!(controls(&row_of(&html, "emp@acme.test"), &emp), 3);
+    assert!(
+        !html.contains("value=\"super-admin\""),
+        "a plain admin is never offered super-admin"
+    );
+    let sup = app.signed_in("acme", "admin@acme.test").await;
+    let html = sup
+        .get(app.url("acme", "/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(controls(&row_of(&html, "boss@acme.test"), &boss), 3);
+}

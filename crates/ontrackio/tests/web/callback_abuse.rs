@@ -135,3 +135,28 @@ async fn unauthenticated_callback_hits_cannot_flood_the_audit_log_and_the_first_
         );
     }
 }
+
+/// The database goes away while a sign-in is on its way back from Microsoft: the callback
+/// answers with the same "briefly unavailable" 503 page as every other page, not a 500.
+#[tokio::test]
+async fn a_database_outage_during_the_microsoft_callback_shows_the_503_page() {
+    let app = spawn_app_with_microsoft("common", "acme.test").await;
+    let b = app.browser();
+    // Warm the caches a real node would have warm (the workspace, its settings).
+    let r = b.get(app.url("acme", "/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let callback = match app.microsoft_authorize(&b, "acme", ms::ADELE_UPN).await {
+        Authorize::Redirect(url) => url,
+        Authorize::Page(html) => panic!("the emulator showed a page: {html}"),
+    };
+    // Microsoft has answered; now the database is gone.
+    app.db.close().await;
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("briefly unavailable") && !html.contains("Something went wrong"),
+        "{html}"
+    );
+}

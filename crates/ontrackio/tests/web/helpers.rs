@@ -94,6 +94,16 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let (url, db) = fresh_db(&dir).await;
+    spawn_app_on(dir, url, db, adjust).await
+}
+
+/// As `spawn_app_with`, on a database the caller made (a private PostgreSQL, say).
+pub async fn spawn_app_on(
+    dir: tempfile::TempDir,
+    url: DatabaseUrl,
+    db: Db,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     // The base URL names the port: bind first, then build the configuration around it.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -1102,3 +1102,58 @@ async fn when_postgresql_stops_a_node_turns_unready_shows_a_clear_page_and_recov
     );
     state.db.close().await;
 }
+
+/// PostgreSQL stops while a sign-in is on its way back from Microsoft: the callback answers
+/// with the same "briefly unavailable" 503 page as every other page, not a 500.
+#[tokio::test]
+async fn a_database_outage_during_the_microsoft_callback_answers_503() {
+    if postgres_url().is_none() {
+        eprintln!("{NEEDS_POSTGRES}");
+        return;
+    }
+    let pg = match PrivatePostgres::create() {
+        Ok(pg) => Arc::new(pg),
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    {
+        let pg = pg.clone();
+        blocking(move || pg.start())
+            .await
+            .expect("start PostgreSQL");
+    }
+    ontrackio::install_crypto_provider();
+    let url = DatabaseUrl::Postgres(pg.url());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let env = azure_env("common", "acme.test");
+    let app = spawn_app_on(tempfile::tempdir().unwrap(), url, db, move |c| {
+        c.azure = env
+    })
+    .await;
+    tokio::time::timeout(
+        PATIENCE,
+        app.state.microsoft.settings.wait_until_listening(),
+    )
+    .await
+    .expect("the node listens for changes");
+    let b = app.browser();
+    let r = b.get(app.url("acme", "/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let callback = match app.microsoft_authorize(&b, "acme", ms::ADELE_UPN).await {
+        Authorize::Redirect(url) => url,
+        Authorize::Page(html) => panic!("the emulator showed a page: {html}"),
+    };
+    {
+        let pg = pg.clone();
+        blocking(move || pg.stop("fast")).await.expect("stop");
+    }
+    let r = b.get(&callback).send().await.unwrap();
+    let status = r.status();
+    let html = r.text().await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{html}");
+    assert!(html.contains("briefly unavailable"), "{html}");
+    app.db.close().await;
+}

@@ -21,6 +21,7 @@ pub struct UserRow {
     pub name: String,
     pub email: String,
     pub role: &'static str,
+    pub role_label: &'static str,
     pub status: &'static str,
     pub status_label: &'static str,
     pub external: bool,
@@ -28,6 +29,9 @@ pub struct UserRow {
     pub avatar_url: Option<String>,
     pub initials: String,
     pub is_self: bool,
+    /// The viewer may change this user (only a super-admin changes a super-admin): the
+    /// row shows controls only when the server would accept them.
+    pub can_manage: bool,
 }
 
 #[derive(Default)]
@@ -45,7 +49,6 @@ struct UsersPage {
     chrome: Chrome,
     users: Vec<UserRow>,
     roles: Vec<(&'static str, &'static str)>,
-    viewer_is_super: bool,
     invite: InviteForm,
     email_error: Option<String>,
     name_error: Option<String>,
@@ -78,7 +81,6 @@ async fn render(
         chrome: Chrome::for_user(cu, "admin-users", token),
         users: users.iter().map(|u| row(u, cu)).collect(),
         roles,
-        viewer_is_super: cu.user.role == Role::SuperAdmin,
         invite: InviteForm {
             role: "employee".into(),
             ..Default::default()
@@ -99,6 +101,7 @@ fn row(u: &User, cu: &CurrentUser) -> UserRow {
         name: u.display_name(),
         email: u.email.clone(),
         role: u.role.as_str(),
+        role_label: u.role.label(),
         status: u.status.as_str(),
         status_label: u.status.label(),
         external: u.external,
@@ -106,6 +109,7 @@ fn row(u: &User, cu: &CurrentUser) -> UserRow {
         avatar_url: avatar_url(u.id.as_str(), u.avatar_version),
         initials: crate::avatar::initials(&u.first_name, &u.last_name, &u.email),
         is_self: u.id == cu.user.id,
+        can_manage: u.role != Role::SuperAdmin || cu.user.role == Role::SuperAdmin,
     }
 }
 
