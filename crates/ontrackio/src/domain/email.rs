@@ -104,8 +104,16 @@ impl fmt::Display for EmailAddress {
 pub struct EmailDomain(String);
 
 impl EmailDomain {
+    /// A domain as an admin types it into the allowlist: surrounding whitespace and the one
+    /// trailing dot of a fully qualified name (`acme.com.`) are dropped. Two trailing dots
+    /// are an empty label, not a spelling of the domain. An email address's own domain
+    /// never reaches this leniently: [`EmailAddress::parse`] refuses a trailing dot first.
     pub fn parse(input: &str) -> Result<Self, ParseEmailError> {
-        let d = input.trim().trim_end_matches('.').to_ascii_lowercase();
+        let trimmed = input.trim();
+        let d = trimmed
+            .strip_suffix('.')
+            .unwrap_or(trimmed)
+            .to_ascii_lowercase();
         let bad = || ParseEmailError::BadDomain(input.trim().to_string());
         if d.is_empty() || d.len() > 253 || !d.contains('.') {
             return Err(bad());
@@ -241,6 +249,28 @@ mod tests {
             ParseEmailError::BadDomain("not a domain".into())
         );
         assert!(EmailDomain::parse("localhost").is_err());
-        assert!(EmailDomain::parse("acme.com.").is_ok());
+    }
+
+    #[test]
+    fn an_admins_domain_may_end_in_one_dot_but_not_two() {
+        let cases = [
+            ("acme.com", Some("acme.com")),
+            ("acme.com.", Some("acme.com")),
+            (" ACME.com. ", Some("acme.com")),
+            ("acme.com..", None),
+            (".acme.com", None),
+            ("acme..com", None),
+            (".", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                EmailDomain::parse(input)
+                    .ok()
+                    .as_ref()
+                    .map(EmailDomain::as_str),
+                want,
+                "{input:?}"
+            );
+        }
     }
 }

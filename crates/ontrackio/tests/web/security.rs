@@ -1027,3 +1027,65 @@ async fn starting_microsoft_sign_in_is_limited_per_ip_with_retry_after() {
             .contains("too many sign-in attempts")
     );
 }
+
+// 26b: malformed spellings of an address (issue 13, defect 5)
+
+/// A sign-in name that is a malformed spelling of an existing user's address is not that
+/// address. Entra refuses a trailing dot in a UPN (so does the emulator), but the emulator
+/// takes surrounding whitespace at face value, as a careless or hostile identity provider
+/// might: before the parser was strict, `" root@acme.test"` was trimmed into the sign-in
+/// name root@acme.test, counted as verified because it *was* the sign-in name, and its
+/// holder signed in as root.
+#[tokio::test]
+async fn a_malformed_sign_in_name_is_never_taken_for_the_address_it_resembles() {
+    let app = ms_app().await;
+    let root = app
+        .invite(
+            "acme",
+            "root@acme.test",
+            ontrackio::domain::Role::Admin,
+            false,
+        )
+        .await;
+    let tenant = uuid::Uuid::parse_str(ms::ACME_TENANT_ID).unwrap();
+    let spellings = [" root@acme.test", "\troot@acme.test", "  ROOT@acme.test"];
+    for upn in spellings {
+        app.emu
+            .update_directory(|d| {
+                let mut u = entra_emulator::User::member(uuid::Uuid::new_v4(), upn, "An insider");
+                // No `mail`: the sign-in name is the only address Microsoft gives.
+                u.mail = None;
+                d.tenant_mut(tenant).unwrap().users.push(u);
+            })
+            .unwrap();
+        let r = app.microsoft_sign_in(&app.browser(), "acme", upn).await;
+        let status = r.status();
+        assert!(
+            session_cookie_value(r.headers()).is_none(),
+            "{upn:?}: a session was set"
+        );
+        let body = r.text().await.unwrap();
+        assert!(status.is_client_error(), "{upn:?}: {status}: {body}");
+        assert!(
+            !body.contains("Something went wrong"),
+            "{upn:?}: a 500 page"
+        );
+    }
+    let root_now = app.user("acme", "root@acme.test").await.unwrap();
+    assert_eq!(root_now.id, root);
+    assert_eq!(
+        (root_now.status, root_now.last_login_at),
+        (ontrackio::domain::UserStatus::Invited, None),
+        "signed in as root@acme.test"
+    );
+    let events = app.audit("acme").await;
+    let count = |action| events.iter().filter(|e| e.action == action).count();
+    assert_eq!(count(actions::MICROSOFT_SIGN_IN), 0);
+    assert_eq!(count(actions::MICROSOFT_ACCOUNT_LINKED), 0);
+    assert_eq!(count(actions::MICROSOFT_USER_PROVISIONED), 0);
+    assert_eq!(
+        count(actions::MICROSOFT_SIGN_IN_REFUSED),
+        spellings.len(),
+        "each refusal is audited: {events:?}"
+    );
+}

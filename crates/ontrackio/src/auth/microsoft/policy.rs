@@ -168,6 +168,81 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_candidate_is_skipped_and_vouches_for_nothing() {
+        // (Graph mail, Graph UPN, token preferred_username, token email with
+        // xms_edov=true, expected email and whether it is verified), under `common`.
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<(&'a str, bool)>,
+        );
+        let cases: &[Case] = &[
+            // A malformed mail is skipped for the sign-in name, which verifies itself.
+            (
+                Some("root@acme.test."),
+                Some("insider@acme.test"),
+                Some("insider@acme.test"),
+                None,
+                Some(("insider@acme.test", true)),
+            ),
+            (
+                Some(" root@acme.test"),
+                Some("insider@acme.test"),
+                None,
+                None,
+                Some(("insider@acme.test", true)),
+            ),
+            // xms_edov vouches for the token's `email` exactly as spelled: a malformed one
+            // vouches for nothing, not for the address it resembles.
+            (
+                Some("root@acme.test"),
+                Some("insider@acme.test"),
+                Some("insider@acme.test"),
+                Some("root@acme.test."),
+                Some(("root@acme.test", false)),
+            ),
+            (
+                Some("root@acme.test"),
+                Some("insider@acme.test"),
+                Some("insider@acme.test"),
+                Some("root@acme.test"),
+                Some(("root@acme.test", true)),
+            ),
+            // One malformed sign-in name does not stop the other from verifying.
+            (
+                Some("root@acme.test"),
+                Some("root@acme.test.."),
+                Some("root@acme.test"),
+                None,
+                Some(("root@acme.test", true)),
+            ),
+            // Every candidate malformed: no address at all.
+            (
+                Some("root@acme.test."),
+                Some("\troot@acme.test"),
+                Some("root@acme..test"),
+                Some("root@acme.test."),
+                None,
+            ),
+        ];
+        for (mail, upn, pref, edov_email, want) in cases {
+            let got = choose_email(
+                &claims(*pref, *edov_email, Some(true)),
+                &me(*mail, *upn),
+                false,
+            )
+            .map(|c| (c.email.normalized().to_string(), c.verified));
+            assert_eq!(
+                got.as_ref().map(|(e, v)| (e.as_str(), *v)),
+                *want,
+                "mail={mail:?} upn={upn:?} pref={pref:?} email={edov_email:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_email_is_verified_by_edov_by_being_the_sign_in_name_or_by_a_pinned_tenant() {
         // mail ≠ UPN, no edov, common tenant: the nOAuth shape.
         let evil = choose_email(
