@@ -203,13 +203,12 @@ impl<'a> Accounts<'a> {
             Some(_) => None,
             None => Some(insert_setup_token(&mut tx, &super_admin).await?),
         };
-        audit::record(
+        record(
             &mut tx,
             &workspace.id,
-            by.acting.actor(),
+            by,
             actions::WORKSPACE_CREATED,
             new.slug.as_str(),
-            by.origin.clone(),
             serde_json::json!({"super_admin": new.super_admin.as_str()}),
         )
         .await?;
@@ -248,13 +247,12 @@ impl<'a> Accounts<'a> {
         )
         .await
         .map_err(|e| AccountError::from_insert(e, new.email.as_str()))?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::USER_INVITED,
             new.email.as_str(),
-            by.origin.clone(),
             serde_json::json!({"role": new.role.as_str(), "external": new.external}),
         )
         .await?;
@@ -284,13 +282,12 @@ impl<'a> Accounts<'a> {
             return Err(AccountError::LastSuperAdminRole(target.email));
         }
         store::users::set_role(&mut *tx, &target.id, role).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::ROLE_CHANGED,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"from": target.role.as_str(), "to": role.as_str()}),
         )
         .await?;
@@ -314,13 +311,12 @@ impl<'a> Accounts<'a> {
             return Ok(Outcome::Unchanged);
         }
         store::users::set_external(&mut *tx, &target.id, external).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::EXTERNAL_CHANGED,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"from": target.external, "to": external}),
         )
         .await?;
@@ -355,13 +351,12 @@ impl<'a> Accounts<'a> {
         }
         store::users::set_status(&mut *tx, &target.id, UserStatus::Disabled).await?;
         let sessions_ended = store::sessions::delete_for_user(&mut *tx, &target.id).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::USER_DISABLED,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"sessions_ended": sessions_ended}),
         )
         .await?;
@@ -395,13 +390,12 @@ impl<'a> Accounts<'a> {
             UserStatus::Invited
         };
         store::users::set_status(&mut *tx, &target.id, status).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::USER_ENABLED,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"status": status.as_str()}),
         )
         .await?;
@@ -422,13 +416,12 @@ impl<'a> Accounts<'a> {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         let token = insert_setup_token(&mut tx, &target.id).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             actions::SETUP_LINK_CREATED,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"valid_hours": SETUP_LINK_SECS / 3600}),
         )
         .await?;
@@ -497,13 +490,12 @@ impl<'a> Accounts<'a> {
             store::users::set_status(&mut *tx, &target.id, UserStatus::Active).await?;
         }
         let sessions_ended = store::sessions::delete_for_user(&mut *tx, &target.id).await?;
-        audit::record(
+        record(
             &mut tx,
             &ws.id,
-            by.acting.actor(),
+            by,
             action,
             &target.email,
-            by.origin.clone(),
             serde_json::json!({"sessions_ended": sessions_ended}),
         )
         .await?;
@@ -515,6 +507,27 @@ impl<'a> Accounts<'a> {
         self.notify.user_changed(user);
         Ok(Outcome::Changed)
     }
+}
+
+/// The change's one audit row, by whoever asked for it.
+async fn record(
+    tx: &mut Tx,
+    workspace: &crate::domain::WorkspaceId,
+    by: &By<'_>,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        tx,
+        workspace,
+        by.acting.actor(),
+        action,
+        target,
+        by.origin.clone(),
+        details,
+    )
+    .await
 }
 
 async fn insert_setup_token(tx: &mut Tx, user: &UserId) -> Result<String, sqlx::Error> {

@@ -183,6 +183,34 @@ fn existing(u: &User) -> Existing {
     }
 }
 
+/// The identity's row for `user` and the audit row `(action, target)` saying why it was
+/// written (a provisioning or a link).
+fn link_identity(
+    writes: &mut Batch,
+    a: &Attempt<'_>,
+    user: &UserId,
+    (action, target): (&str, &str),
+    details: &serde_json::Value,
+) {
+    let id = a.identity;
+    let ws = &a.workspace.id;
+    writes.push(store::user_identities::insert_statement(
+        ws,
+        user,
+        id.provider.key(),
+        &id.issuer,
+        &id.subject,
+    ));
+    writes.push(audit::statement(
+        ws,
+        Actor::System(id.provider.system_actor()),
+        action,
+        target,
+        a.requester.origin(),
+        details.clone(),
+    ));
+}
+
 async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
     let id = a.identity;
     let p = id.provider;
@@ -239,21 +267,8 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
                 },
             );
             writes.push(insert);
-            writes.push(store::user_identities::insert_statement(
-                ws,
-                &user,
-                p.key(),
-                &id.issuer,
-                &id.subject,
-            ));
-            writes.push(audit::statement(
-                ws,
-                Actor::System(p.system_actor()),
-                p.provisioned_action(),
-                c.email.as_str(),
-                origin.clone(),
-                details.clone(),
-            ));
+            let audit = (p.provisioned_action(), c.email.as_str());
+            link_identity(&mut writes, a, &user, audit, &details);
             writes.push(store::users::record_login_statement(&user, a.requester.ip));
             (user, Role::Employee, true)
         }
@@ -264,21 +279,8 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             role,
         } => {
             if link {
-                writes.push(store::user_identities::insert_statement(
-                    ws,
-                    &user,
-                    p.key(),
-                    &id.issuer,
-                    &id.subject,
-                ));
-                writes.push(audit::statement(
-                    ws,
-                    Actor::System(p.system_actor()),
-                    p.linked_action(),
-                    &target,
-                    origin.clone(),
-                    details.clone(),
-                ));
+                let audit = (p.linked_action(), target.as_str());
+                link_identity(&mut writes, a, &user, audit, &details);
             }
             let c = chosen.expect("the policy signs in only with an email");
             if update_email {
