@@ -528,14 +528,18 @@ async fn with_the_variable_unset_the_default_flow_start_limit_applies() {
         let url = url.clone();
         async move { c.get(url).send().await.unwrap().status().as_u16() }
     });
+    let began = std::time::Instant::now();
     let statuses = futures_util::future::join_all(starts).await;
     let admitted = statuses.iter().filter(|s| **s == 302).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(admitted + refused, 600, "{statuses:?}");
-    let burst = ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE.div_ceil(2) as usize;
-    // The burst, plus the few refills (4 a second) while 600 requests are answered.
+    let per_minute = ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE;
+    let burst = per_minute.div_ceil(2) as usize;
+    // The burst, plus at most the refills (4 a second) the time taken to answer the 600
+    // explains, however slow the machine.
+    let refills = (began.elapsed().as_secs_f64() * f64::from(per_minute) / 60.0).ceil() as usize;
     assert!(
-        (burst..burst + 40).contains(&admitted),
-        "{admitted} of 600 starts admitted"
+        (burst..=burst + refills).contains(&admitted),
+        "{admitted} of 600 starts admitted; expected the burst of {burst} plus at most {refills}"
     );
 }
