@@ -82,10 +82,19 @@ impl IntoResponse for AppError {
             }
             .respond(),
             Self::TooManyRequests { retry_after_secs } => {
-                let minutes = (retry_after_secs + 59) / 60;
+                // A Microsoft flow start waits a second or so, a password up to a quarter
+                // of an hour: say which, so that someone behind a busy office address
+                // tries again in a moment rather than in a minute (docs/operations.md §5).
+                let plural = |n: i64| if n == 1 { "" } else { "s" };
+                let wait = if retry_after_secs < 60 {
+                    let s = retry_after_secs.max(1);
+                    format!("{s} second{}", plural(s))
+                } else {
+                    let m = (retry_after_secs + 59) / 60;
+                    format!("{m} minute{}", plural(m))
+                };
                 let message = format!(
-                    "There were too many sign-in attempts from here. Wait {minutes} minute{} and try again.",
-                    if minutes == 1 { "" } else { "s" }
+                    "There were too many sign-in attempts from here. Wait {wait} and try again."
                 );
                 let mut resp = ErrorPage {
                     status: 429,

@@ -177,12 +177,10 @@ async fn repeated_failures_for_one_account_are_throttled_with_retry_after() {
         .parse()
         .unwrap();
     assert!(retry > 0 && retry <= ontrackio::auth::throttle::WINDOW_SECS);
-    assert!(
-        r.text()
-            .await
-            .unwrap()
-            .contains("too many sign-in attempts")
-    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("too many sign-in attempts"), "{body}");
+    // The window is a quarter of an hour: the wait is given in minutes.
+    assert!(body.contains("Wait 15 minutes and try again."), "{body}");
     assert_eq!(app.audit_count("acme", actions::SIGN_IN_THROTTLED).await, 1);
 }
 
