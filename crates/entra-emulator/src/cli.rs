@@ -75,31 +75,38 @@ pub async fn run_cli(
     }
     println!();
     for app in &directory.apps {
-        println!(
+        let heading = format!(
             "App {}  client_id {}  ({:?})",
             app.display_name, app.client_id, app.sign_in_audience
         );
-        for uri in &app.redirect_uris {
-            println!("  redirect URI {uri}");
-        }
+        print_client(&heading, &app.redirect_uris);
     }
     if config.is_none() {
-        // The demo secrets are public fixtures, printed so a tester can use them.
-        println!();
-        println!(
-            "Demo client secret ({}): {}",
-            demo::DEMO_CLIENT_ID,
-            demo::DEMO_CLIENT_SECRET
-        );
-        println!(
-            "Demo client secret ({}): {}",
-            demo::DEMO_SINGLE_TENANT_CLIENT_ID,
-            demo::DEMO_SINGLE_TENANT_CLIENT_SECRET
-        );
+        print_demo_secrets(&[
+            (demo::DEMO_CLIENT_ID, demo::DEMO_CLIENT_SECRET),
+            (
+                demo::DEMO_SINGLE_TENANT_CLIENT_ID,
+                demo::DEMO_SINGLE_TENANT_CLIENT_SECRET,
+            ),
+        ]);
     }
-    println!();
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
+    crate::runtime::until_ctrl_c().await?;
     emulator.shutdown().await;
     Ok(())
+}
+
+/// A client's heading line, then its redirect URIs.
+pub(crate) fn print_client(heading: &str, redirect_uris: &[String]) {
+    println!("{heading}");
+    for uri in redirect_uris {
+        println!("  redirect URI {uri}");
+    }
+}
+
+/// The demo clients' secrets: public fixtures, printed so a tester can use them.
+pub(crate) fn print_demo_secrets(secrets: &[(&str, &str)]) {
+    println!();
+    for (client_id, secret) in secrets {
+        println!("Demo client secret ({client_id}): {secret}");
+    }
 }

@@ -22,20 +22,43 @@ pub(crate) fn escape(input: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:'Segoe UI',Helvetica,Arial,sans-serif;background:#f2f2f2;margin:0}\
+/// How one provider's pages look: its wordmark, its style sheet and its picker's wording.
+pub(crate) struct Look {
+    pub brand: &'static str,
+    pub style: &'static str,
+    /// The picker's `<title>` and `<h1>`.
+    pub picker_title: &'static str,
+    pub picker_heading: &'static str,
+}
+
+/// Entra's pages.
+pub(crate) const ENTRA: Look = Look {
+    brand: "Microsoft",
+    style: "body{font-family:'Segoe UI',Helvetica,Arial,sans-serif;background:#f2f2f2;margin:0}\
 main{background:#fff;max-width:440px;margin:8vh auto;padding:44px;box-shadow:0 2px 6px rgba(0,0,0,.2)}\
 h1{font-size:24px;font-weight:600;margin:16px 0}.logo{font-weight:600;color:#737373}\
 .account{display:block;width:100%;text-align:left;background:none;border:0;border-bottom:1px solid #e6e6e6;padding:12px 4px;cursor:pointer;font:inherit}\
 .account:hover,.hinted .account{background:#f2f2f2}.upn{color:#666;font-size:13px}\
 .cancel{margin-top:24px;background:#e6e6e6;border:0;padding:6px 20px;font:inherit;cursor:pointer}\
-.details{margin-top:24px;font-size:12px;color:#666;white-space:pre-wrap;word-break:break-all}";
+.details{margin-top:24px;font-size:12px;color:#666;white-space:pre-wrap;word-break:break-all}",
+    picker_title: "Sign in to your account",
+    picker_heading: "Pick an account",
+};
 
+/// A page of Entra's.
 pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    styled_page(&ENTRA, status, title, body)
+}
+
+/// A page in `look`: never cached, never framed.
+pub(crate) fn styled_page(look: &Look, status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{STYLE}</style></head>\
-<body><main><div class=\"logo\">Microsoft</div>{body}</main></body></html>\n",
-        escape(title)
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{}</style></head>\
+<body><main><div class=\"logo\">{}</div>{body}</main></body></html>\n",
+        escape(title),
+        look.style,
+        escape(look.brand),
     );
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
@@ -53,8 +76,10 @@ pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 /// One account on the picker.
 pub(crate) struct PickerAccount {
+    /// What the form posts back as `account`.
     pub oid: String,
     pub display_name: String,
+    /// The sign-in name shown under the display name.
     pub upn: String,
     pub hinted: bool,
 }
@@ -65,7 +90,18 @@ pub(crate) fn account_picker(
     request_id: &str,
     accounts: &[PickerAccount],
 ) -> Response {
-    let mut body = String::from("<h1>Pick an account</h1>");
+    styled_picker(&ENTRA, "", action, request_id, accounts)
+}
+
+/// The picker in `look`, with `intro` (already HTML) under the heading.
+pub(crate) fn styled_picker(
+    look: &Look,
+    intro: &str,
+    action: &str,
+    request_id: &str,
+    accounts: &[PickerAccount],
+) -> Response {
+    let mut body = format!("<h1>{}</h1>{intro}", escape(look.picker_heading));
     for account in accounts {
         body.push_str(&format!(
             "<form method=\"post\" action=\"{action}\"{class}><input type=\"hidden\" name=\"request\" value=\"{request}\">\
@@ -85,7 +121,7 @@ pub(crate) fn account_picker(
         action = escape(action),
         request = escape(request_id),
     ));
-    page(StatusCode::OK, "Sign in to your account", &body)
+    styled_page(look, StatusCode::OK, look.picker_title, &body)
 }
 
 /// The opaque request id in an account-picker page, for clients scripting the picker: post it

@@ -18,7 +18,10 @@ use sha1::{Digest, Sha1};
 
 /// One RSA signing key with everything the JWKS and the signer need.
 pub(crate) struct SigningKey {
+    /// base64url(SHA-1(certificate DER)), Microsoft's `kid` and `x5t`.
     pub kid: String,
+    /// The same thumbprint as 40 lowercase hex digits, Google's `kid` form.
+    pub hex_kid: String,
     pub n: String,
     pub e: String,
     /// Standard base64 of the certificate DER, as in `x5c`.
@@ -80,14 +83,22 @@ fn generate() -> SigningKey {
         .self_signed(&key_pair)
         .expect("self-signed certificate");
     let der = cert.der();
-    let kid = URL_SAFE_NO_PAD.encode(Sha1::digest(der.as_ref()));
+    let thumbprint = Sha1::digest(der.as_ref());
     SigningKey {
-        kid,
+        kid: URL_SAFE_NO_PAD.encode(thumbprint),
+        hex_kid: thumbprint.iter().map(|b| format!("{b:02x}")).collect(),
         n: URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
         e: URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
         x5c: STANDARD.encode(der.as_ref()),
         encoding: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
         public_pem,
+    }
+}
+
+impl SigningKey {
+    /// Whether `kid` names this key, in either form.
+    pub fn is(&self, kid: &str) -> bool {
+        self.kid == kid || self.hex_kid == kid
     }
 }
 
@@ -109,24 +120,44 @@ pub enum KeyError {
     ActiveKey(String),
 }
 
-/// One emulator's published keys and the one it signs with.
-pub(crate) struct Keyring {
-    published: Vec<(Arc<SigningKey>, KeyIssuer)>,
+/// One emulator's published keys (each with a tag the JWKS writes, e.g. its `issuer`) and the
+/// one it signs with.
+pub(crate) struct Keyring<T = KeyIssuer> {
+    published: Vec<(Arc<SigningKey>, T)>,
     active: Arc<SigningKey>,
     next_index: usize,
     /// A key this emulator never publishes, for the "unknown signing key" misbehaviour.
     rogue: Option<Arc<SigningKey>>,
 }
 
-impl Keyring {
+impl Keyring<KeyIssuer> {
     /// Two keys, as Microsoft's JWKS has: an Entra key (signing) and the MSA-issuer key.
     pub fn new() -> Keyring {
-        let entra = pooled_key(0);
-        let msa = pooled_key(1);
+        Keyring::with_tags(&[KeyIssuer::Template, KeyIssuer::Msa])
+    }
+
+    /// Publishes a new Entra key without signing with it yet.
+    pub fn add(&mut self) -> String {
+        self.publish(KeyIssuer::Template)
+    }
+}
+
+impl<T: Copy> Keyring<T> {
+    /// One published key per tag, from the process-wide pool; the first one signs.
+    ///
+    /// # Panics
+    /// If `tags` is empty.
+    pub fn with_tags(tags: &[T]) -> Keyring<T> {
+        let published: Vec<(Arc<SigningKey>, T)> = tags
+            .iter()
+            .enumerate()
+            .map(|(index, tag)| (pooled_key(index), *tag))
+            .collect();
+        let active = published[0].0.clone();
         Keyring {
-            published: vec![(entra.clone(), KeyIssuer::Template), (msa, KeyIssuer::Msa)],
-            active: entra,
-            next_index: 2,
+            published,
+            active,
+            next_index: tags.len(),
             rogue: None,
         }
     }
@@ -137,7 +168,7 @@ impl Keyring {
         key
     }
 
-    pub fn published(&self) -> impl Iterator<Item = &(Arc<SigningKey>, KeyIssuer)> {
+    pub fn published(&self) -> impl Iterator<Item = &(Arc<SigningKey>, T)> {
         self.published.iter()
     }
 
@@ -154,11 +185,11 @@ impl Keyring {
         key
     }
 
-    /// Publishes a new Entra key without signing with it yet.
-    pub fn add(&mut self) -> String {
+    /// Publishes a new key with `tag` without signing with it yet; returns its `kid`.
+    pub fn publish(&mut self, tag: T) -> String {
         let key = self.take_fresh();
         let kid = key.kid.clone();
-        self.published.push((key, KeyIssuer::Template));
+        self.published.push((key, tag));
         kid
     }
 
@@ -166,7 +197,7 @@ impl Keyring {
         let key = self
             .published
             .iter()
-            .find(|(k, _)| k.kid == kid)
+            .find(|(k, _)| k.is(kid))
             .map(|(k, _)| k.clone())
             .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))?;
         self.active = key;
@@ -174,11 +205,11 @@ impl Keyring {
     }
 
     pub fn retire(&mut self, kid: &str) -> Result<(), KeyError> {
-        if self.active.kid == kid {
+        if self.active.is(kid) {
             return Err(KeyError::ActiveKey(kid.to_owned()));
         }
         let before = self.published.len();
-        self.published.retain(|(k, _)| k.kid != kid);
+        self.published.retain(|(k, _)| !k.is(kid));
         if self.published.len() == before {
             return Err(KeyError::UnknownKid(kid.to_owned()));
         }

@@ -3,18 +3,23 @@
 //! against `https://login.microsoftonline.com`.
 //!
 //! Start it in-process with [`Emulator::builder`], or from the command line with [`run_cli`].
+//! The [`google`] module is the same for Google's OpenID Connect provider.
 //! The shapes it reproduces are those of `spec/microsoft-identity-platform.md`; see the
 //! crate README for deliberate deviations.
 
 mod cli;
+mod clock;
 mod config;
 pub mod demo;
 mod directory;
 mod endpoints;
 mod errors;
+pub mod google;
 mod html;
 mod keys;
+mod live;
 mod misbehaviour;
+mod runtime;
 mod server;
 mod state;
 mod tokens;

@@ -2,6 +2,7 @@
 //! refuses what it must refuse. Off unless a test turns them on through the handle.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::time::Duration;
 
 use uuid::Uuid;
@@ -78,27 +79,37 @@ pub enum Misbehaviour {
     DripBody(Endpoint),
 }
 
-/// Switch state shared by all handlers.
-#[derive(Default)]
-pub(crate) struct Switches {
-    per_app: HashMap<Uuid, HashSet<Misbehaviour>>,
-    global: HashSet<Misbehaviour>,
-    delays: HashMap<Endpoint, Duration>,
+/// Switch state shared by all handlers: misbehaviours `M` per client `K` and for everyone,
+/// and delays per endpoint `E`.
+pub(crate) struct Switches<K = Uuid, M = Misbehaviour, E = Endpoint> {
+    per_app: HashMap<K, HashSet<M>>,
+    global: HashSet<M>,
+    delays: HashMap<E, Duration>,
 }
 
-impl Switches {
-    pub fn set(&mut self, client_id: Uuid, misbehaviour: Misbehaviour) {
+impl<K, M, E> Default for Switches<K, M, E> {
+    fn default() -> Self {
+        Switches {
+            per_app: HashMap::new(),
+            global: HashSet::new(),
+            delays: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash, M: Eq + Hash + Copy, E: Eq + Hash> Switches<K, M, E> {
+    pub fn set(&mut self, client_id: K, misbehaviour: M) {
         self.per_app
             .entry(client_id)
             .or_default()
             .insert(misbehaviour);
     }
 
-    pub fn clear(&mut self, client_id: Uuid) {
-        self.per_app.remove(&client_id);
+    pub fn clear(&mut self, client_id: &K) {
+        self.per_app.remove(client_id);
     }
 
-    pub fn set_global(&mut self, misbehaviour: Misbehaviour) {
+    pub fn set_global(&mut self, misbehaviour: M) {
         self.global.insert(misbehaviour);
     }
 
@@ -106,7 +117,7 @@ impl Switches {
         self.global.clear();
     }
 
-    pub fn set_delay(&mut self, endpoint: Endpoint, delay: Duration) {
+    pub fn set_delay(&mut self, endpoint: E, delay: Duration) {
         if delay.is_zero() {
             self.delays.remove(&endpoint);
         } else {
@@ -114,34 +125,42 @@ impl Switches {
         }
     }
 
-    pub fn delay(&self, endpoint: Endpoint) -> Option<Duration> {
-        self.delays.get(&endpoint).copied()
+    pub fn delay(&self, endpoint: &E) -> Option<Duration> {
+        self.delays.get(endpoint).copied()
     }
 
-    /// Whether `misbehaviour` applies to a request made by `client` (or by nobody known).
-    /// Every switch on for this app (and globally).
-    pub fn active_for(&self, client: Option<Uuid>) -> Vec<Misbehaviour> {
+    /// Every switch on for this client (and globally).
+    pub fn active_for(&self, client: Option<&K>) -> Vec<M> {
         let app = client
-            .and_then(|c| self.per_app.get(&c))
+            .and_then(|c| self.per_app.get(c))
             .into_iter()
             .flatten();
         self.global.iter().chain(app).copied().collect()
     }
 
-    pub fn redirect_token_port(&self, client: Uuid) -> Option<u16> {
-        self.global
-            .iter()
-            .chain(self.per_app.get(&client).into_iter().flatten())
-            .find_map(|m| match m {
-                Misbehaviour::RedirectTokenTo(port) => Some(*port),
-                _ => None,
-            })
-    }
-
-    pub fn is_on(&self, client: Option<Uuid>, misbehaviour: Misbehaviour) -> bool {
+    /// Whether `misbehaviour` applies to a request made by `client` (or by nobody known).
+    pub fn is_on(&self, client: Option<&K>, misbehaviour: M) -> bool {
         self.global.contains(&misbehaviour)
             || client
-                .and_then(|c| self.per_app.get(&c))
+                .and_then(|c| self.per_app.get(c))
                 .is_some_and(|set| set.contains(&misbehaviour))
+    }
+}
+
+/// Waits out a test's delay, if it set one.
+pub(crate) async fn pause(delay: Option<Duration>) {
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+impl Switches {
+    pub fn redirect_token_port(&self, client: Uuid) -> Option<u16> {
+        self.active_for(Some(&client))
+            .into_iter()
+            .find_map(|m| match m {
+                Misbehaviour::RedirectTokenTo(port) => Some(port),
+                _ => None,
+            })
     }
 }

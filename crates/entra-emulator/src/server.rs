@@ -1,18 +1,16 @@
 //! Starting the emulator in-process and controlling it from tests through its handle.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::directory::{Directory, DirectoryError};
 use crate::keys::{KeyError, Keyring};
 use crate::misbehaviour::{Endpoint, Misbehaviour};
+use crate::runtime::{Running, ServeOptions, serve_setters};
 use crate::state::Shared;
 
 /// Entry point: `Emulator::builder()…start().await`.
@@ -21,11 +19,9 @@ pub struct Emulator;
 impl Emulator {
     pub fn builder() -> EmulatorBuilder {
         EmulatorBuilder {
+            serve: ServeOptions::default(),
             directory: None,
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             graph_path: "/graph".to_owned(),
-            auto_select: false,
-            public_url: None,
         }
     }
 }
@@ -33,42 +29,23 @@ impl Emulator {
 /// Configures an emulator before it binds its socket.
 #[must_use]
 pub struct EmulatorBuilder {
+    serve: ServeOptions,
     directory: Option<Directory>,
-    listen: SocketAddr,
     graph_path: String,
-    auto_select: bool,
-    public_url: Option<String>,
 }
 
 impl EmulatorBuilder {
+    serve_setters!();
+
     /// The directory to serve (default: [`Directory::demo`]).
     pub fn directory(mut self, directory: Directory) -> Self {
         self.directory = Some(directory);
         self
     }
 
-    /// Where to listen (default `127.0.0.1:0`, a random port).
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
-        self
-    }
-
     /// The path Graph is served under (default `/graph`; `""` serves it at the root).
     pub fn graph_path(mut self, path: impl Into<String>) -> Self {
         self.graph_path = path.into();
-        self
-    }
-
-    /// Skip the account picker when `login_hint` names an account (default off).
-    pub fn auto_select(mut self, on: bool) -> Self {
-        self.auto_select = on;
-        self
-    }
-
-    /// The authority URL tokens and metadata name, when it isn't `http://{listen address}`
-    /// (e.g. behind a proxy). No trailing slash.
-    pub fn public_url(mut self, url: impl Into<String>) -> Self {
-        self.public_url = Some(url.into());
         self
     }
 
@@ -80,55 +57,24 @@ impl EmulatorBuilder {
         if !graph_path.is_empty() && !graph_path.starts_with('/') {
             anyhow::bail!("graph path `{graph_path}` must start with `/`");
         }
-        let listener = tokio::net::TcpListener::bind(self.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.listen))?;
-        let local_addr = listener.local_addr()?;
-        let base_url = match self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", reachable(local_addr)),
-        };
+        let bound = crate::runtime::bind(&self.serve).await?;
         // Key generation is CPU-bound; keep it off the async workers.
         let keys = tokio::task::spawn_blocking(Keyring::new)
             .await
             .context("key generation")?;
         let shared = Arc::new(Shared::new(
-            base_url,
+            bound.base_url,
             graph_path,
-            self.auto_select,
+            self.serve.auto_select,
             directory,
             keys,
         ));
         let router = crate::endpoints::router(shared.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = axum::serve(listener, router).with_graceful_shutdown(async {
-                // Fires on `shutdown()` and when the handle (holding the sender) is dropped.
-                let _ = rx.await;
-            });
-            if let Err(error) = server.await {
-                tracing::error!(%error, "entra emulator stopped");
-            }
-        });
         Ok(EmulatorHandle {
             shared,
-            local_addr,
-            shutdown: Some(tx),
-            task: Some(task),
+            local_addr: bound.local_addr,
+            running: Running::spawn(bound.listener, router, "entra emulator"),
         })
-    }
-}
-
-/// An address a client can connect to: the unspecified address means loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
-        }
-        _ => addr,
     }
 }
 
@@ -136,8 +82,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 pub struct EmulatorHandle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Running,
 }
 
 fn client_uuid(client_id: &str) -> Uuid {
@@ -220,7 +165,7 @@ impl EmulatorHandle {
     /// # Panics
     /// If `client_id` is not a GUID.
     pub fn clear_misbehaviours(&self, client_id: &str) {
-        self.shared.switches.lock().clear(client_uuid(client_id));
+        self.shared.switches.lock().clear(&client_uuid(client_id));
     }
 
     /// Turns on a misbehaviour for every app and for endpoints no app is known at
@@ -245,17 +190,12 @@ impl EmulatorHandle {
         &self,
         change: F,
     ) -> Result<(), DirectoryError> {
-        let mut directory = self.shared.directory.write();
-        let mut updated = directory.clone();
-        change(&mut updated);
-        updated.validate()?;
-        *directory = updated;
-        Ok(())
+        self.shared.directory.update(change, Directory::validate)
     }
 
     /// A copy of the directory as it is now.
     pub fn directory(&self) -> Directory {
-        self.shared.directory.read().clone()
+        self.shared.directory.snapshot()
     }
 
     /// Moves the emulator's clock forward (codes, secrets and tokens expire by it), so tests
@@ -265,30 +205,17 @@ impl EmulatorHandle {
     }
 
     pub fn set_auto_select(&self, on: bool) {
-        self.shared.auto_select.store(on, Ordering::Relaxed);
+        self.shared.auto_select.set_on(on);
     }
 
     /// With auto-select on, the account (UPN) that signs in when an authorize request has no
     /// `login_hint` — for driving a product that never sends one. `None` shows the picker again.
     pub fn set_auto_select_account(&self, upn: Option<&str>) {
-        *self.shared.auto_account.lock() = upn.map(str::to_owned);
+        self.shared.auto_select.set_default_account(upn);
     }
 
     /// Stops accepting connections and waits (up to 5 s) for open ones to finish.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
-    }
-}
-
-impl Drop for EmulatorHandle {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.running.stop().await;
     }
 }

@@ -3,18 +3,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::clock::Clock;
 use crate::directory::{AppRegistration, Directory};
 use crate::endpoints::authorize::AuthorizeRequest;
 use crate::errors::{AadError, Trace};
 use crate::keys::Keyring;
+use crate::live::{AutoSelect, LiveDirectory, PickerQueue};
 use crate::misbehaviour::{Endpoint, Misbehaviour, Switches};
 
 pub(crate) type AppState = Arc<Shared>;
@@ -24,26 +25,18 @@ pub(crate) struct Shared {
     pub base_url: String,
     /// `/graph`: where Graph's `/v1.0/me` lives.
     pub graph_path: String,
-    pub auto_select: AtomicBool,
-    /// With auto-select on, who signs in when the request carries no `login_hint`.
-    pub auto_account: Mutex<Option<String>>,
-    pub directory: RwLock<Directory>,
+    pub auto_select: AutoSelect,
+    pub directory: LiveDirectory<Directory>,
     pub keys: Mutex<Keyring>,
     pub switches: Mutex<Switches>,
-    clock_offset_ms: AtomicI64,
-    pub pending: Mutex<HashMap<String, Pending>>,
+    clock: Clock,
+    pub pending: PickerQueue<AuthorizeRequest>,
     pub codes: Mutex<HashMap<String, AuthCode>>,
     pub sessions: Mutex<HashMap<String, Uuid>>,
     pub access_tokens: Mutex<HashMap<String, AccessGrant>>,
     pub refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     /// The ID token of the last redemption, for `ReplayPreviousIdToken`.
     pub last_id_token: Mutex<Option<String>>,
-}
-
-/// An authorize request waiting on the account picker.
-pub(crate) struct Pending {
-    pub request: AuthorizeRequest,
-    pub created: OffsetDateTime,
 }
 
 /// An issued authorization code.
@@ -222,13 +215,12 @@ impl Shared {
         Shared {
             base_url,
             graph_path,
-            auto_select: AtomicBool::new(auto_select),
-            auto_account: Mutex::new(None),
-            directory: RwLock::new(directory),
+            auto_select: AutoSelect::new(auto_select),
+            directory: LiveDirectory::new(directory),
             keys: Mutex::new(keys),
             switches: Mutex::new(Switches::default()),
-            clock_offset_ms: AtomicI64::new(0),
-            pending: Mutex::new(HashMap::new()),
+            clock: Clock::default(),
+            pending: PickerQueue::default(),
             codes: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             access_tokens: Mutex::new(HashMap::new()),
@@ -239,25 +231,21 @@ impl Shared {
 
     /// The emulator's notion of now: the wall clock shifted by `advance_clock`.
     pub fn now(&self) -> OffsetDateTime {
-        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
-        OffsetDateTime::now_utc() + time::Duration::milliseconds(offset)
+        self.clock.now()
     }
 
     pub fn advance_clock(&self, by: Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.clock_offset_ms.fetch_add(ms, Ordering::Relaxed);
+        self.clock.advance(by);
     }
 
     /// Emulates a slow server when a test asked for it.
     pub async fn delay(&self, endpoint: Endpoint) {
-        let delay = self.switches.lock().delay(endpoint);
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
+        let delay = self.switches.lock().delay(&endpoint);
+        crate::misbehaviour::pause(delay).await;
     }
 
     pub fn is_on(&self, client: Option<Uuid>, misbehaviour: Misbehaviour) -> bool {
-        self.switches.lock().is_on(client, misbehaviour)
+        self.switches.lock().is_on(client.as_ref(), misbehaviour)
     }
 
     /// The port of `RedirectTokenTo`, when that switch is on for this app.
@@ -284,7 +272,6 @@ impl Shared {
     pub fn prune(&self) {
         let now = self.now();
         let hour = time::Duration::hours(1);
-        self.pending.lock().retain(|_, p| now - p.created < hour);
         self.codes.lock().retain(|_, c| now - c.issued < hour);
         self.access_tokens
             .lock()

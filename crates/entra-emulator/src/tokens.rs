@@ -46,12 +46,13 @@ pub(crate) fn granted_scopes(app: &AppRegistration, requested: &[String]) -> Vec
     scopes
 }
 
+/// A JOSE header: `typ`, `alg` and, unless left out, `kid`.
 #[derive(Serialize)]
-struct Header<'a> {
-    typ: &'a str,
-    alg: &'a str,
+pub(crate) struct Header<'a> {
+    pub typ: &'a str,
+    pub alg: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kid: Option<&'a str>,
+    pub kid: Option<&'a str>,
 }
 
 /// A v2.0 ID token's claims, in Microsoft's order.
@@ -127,7 +128,8 @@ pub(crate) struct UserTokenInput<'a> {
     pub nonce: Option<&'a str>,
 }
 
-fn sign(
+/// A compact JWS of `claims`, signed with `key`.
+pub(crate) fn sign(
     header: &impl Serialize,
     claims: &impl Serialize,
     key: &SigningKey,
@@ -284,7 +286,7 @@ pub(crate) fn id_token(shared: &Shared, input: &UserTokenInput) -> Option<String
     })
     .ok()?;
     let mut body = serde_json::to_value(&claims).ok()?;
-    let switches = shared.switches.lock().active_for(client);
+    let switches = shared.switches.lock().active_for(client.as_ref());
     for m in switches {
         match m {
             Misbehaviour::RemoveClaim(name) => {

@@ -22,6 +22,14 @@ pub(crate) fn sha256_b64url(input: &[u8]) -> String {
     b64url(&Sha256::digest(input))
 }
 
+/// Compares secrets without an early exit, so timing says nothing about how much matched.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// `2025-04-23 02:35:17Z`, the AADSTS error timestamp.
 pub(crate) fn aad_timestamp(at: OffsetDateTime) -> String {
     at.format(format_description!(

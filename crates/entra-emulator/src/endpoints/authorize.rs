@@ -14,7 +14,7 @@ use crate::directory::{Directory, is_loopback_host};
 use crate::errors::{AadError, Trace};
 use crate::html::{self, PickerAccount};
 use crate::misbehaviour::Endpoint;
-use crate::state::{AppState, AuthCode, Authority, Pending, resolve_principal};
+use crate::state::{AppState, AuthCode, Authority, resolve_principal};
 use crate::tokens::parse_scopes;
 use crate::util::{cookie, field, parse_form, random_b64url, strip_html};
 
@@ -38,6 +38,49 @@ pub(crate) enum PkceMethod {
 pub(crate) struct Pkce {
     pub challenge: String,
     pub method: PkceMethod,
+}
+
+/// Why a PKCE challenge was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PkceProblem {
+    /// `code_challenge_method` is neither `S256` nor `plain`.
+    Method,
+    /// The challenge is not 43–128 characters long (RFC 7636 §4.2).
+    Length,
+}
+
+impl Pkce {
+    /// The challenge of an authorize request, if it sent one; the method defaults to `plain`.
+    pub fn from_request(
+        challenge: Option<&str>,
+        method: Option<&str>,
+    ) -> Result<Option<Pkce>, PkceProblem> {
+        let Some(challenge) = challenge else {
+            return Ok(None);
+        };
+        let method = match method {
+            None | Some("plain") => PkceMethod::Plain,
+            Some("S256") => PkceMethod::S256,
+            Some(_) => return Err(PkceProblem::Method),
+        };
+        if !(43..=128).contains(&challenge.len()) {
+            return Err(PkceProblem::Length);
+        }
+        Ok(Some(Pkce {
+            challenge: challenge.to_owned(),
+            method,
+        }))
+    }
+
+    /// Whether `verifier` answers the challenge; an empty verifier never does.
+    pub fn verify(&self, verifier: &str) -> bool {
+        let computed = match self.method {
+            PkceMethod::S256 => crate::util::sha256_b64url(verifier.as_bytes()),
+            PkceMethod::Plain => verifier.to_owned(),
+        };
+        !verifier.is_empty()
+            && crate::util::constant_time_eq(computed.as_bytes(), self.challenge.as_bytes())
+    }
 }
 
 /// An authorize request that passed validation.
@@ -79,14 +122,15 @@ pub(crate) async fn authorize_post(
 }
 
 /// Where an answer goes once the redirect URI is trusted.
-struct Reply<'a> {
-    redirect_uri: &'a str,
-    mode: ResponseMode,
-    state: Option<&'a str>,
+pub(crate) struct Reply<'a> {
+    pub redirect_uri: &'a str,
+    pub mode: ResponseMode,
+    pub state: Option<&'a str>,
 }
 
 impl Reply<'_> {
-    fn send(&self, mut params: Vec<(&'static str, String)>) -> Response {
+    /// The answer with `params` (and `state`, appended last).
+    pub fn send(&self, mut params: Vec<(&'static str, String)>) -> Response {
         if let Some(state) = self.state {
             params.push(("state", state.to_owned()));
         }
@@ -169,8 +213,7 @@ async fn authorize(
         }
     };
 
-    let auto = state.auto_select.load(std::sync::atomic::Ordering::Relaxed);
-    let (hinted, auto_account, session_user) = {
+    let (hinted, auto_choice, session_user) = {
         let directory = state.directory.read();
         let by_upn = |upn: &str| {
             directory
@@ -179,23 +222,18 @@ async fn authorize(
                 .map(|(_, u)| u.id)
         };
         let hinted = request.login_hint.as_deref().and_then(by_upn);
-        let auto_account = state.auto_account.lock().clone();
-        let auto_account = auto_account.as_deref().and_then(by_upn);
+        let auto_choice = state
+            .auto_select
+            .choose(request.login_hint.as_deref(), by_upn);
         let session_user = cookie(&headers, SESSION_COOKIE)
             .and_then(|sid| state.sessions.lock().get(sid).copied())
             .filter(|oid| directory.locate(*oid).is_some());
-        (hinted, auto_account, session_user)
+        (hinted, auto_choice, session_user)
     };
     // A session for someone else than the hinted account is no SSO.
     let sso_user = session_user.filter(|oid| hinted.is_none_or(|h| h == *oid));
 
-    if auto
-        && let Some(oid) = hinted.or(if request.login_hint.is_none() {
-            auto_account
-        } else {
-            None
-        })
-    {
+    if let Some(oid) = auto_choice {
         return complete(&state, request, oid, &headers, &trace);
     }
     match request.prompt.as_deref() {
@@ -279,29 +317,17 @@ fn validate(
     let Some(scope) = field(pairs, "scope") else {
         return Err(redirect(AadError::missing_parameter("scope")));
     };
-    let pkce = match (
+    let pkce = match Pkce::from_request(
         field(pairs, "code_challenge"),
         field(pairs, "code_challenge_method"),
     ) {
-        (None, _) => None,
-        (Some(challenge), method) => {
-            let method = match method {
-                None | Some("plain") => PkceMethod::Plain,
-                Some("S256") => PkceMethod::S256,
-                Some(_) => {
-                    return Err(redirect(AadError::invalid_parameter(
-                        "code_challenge_method",
-                    )));
-                }
-            };
-            if !(43..=128).contains(&challenge.len()) {
-                return Err(redirect(AadError::code_challenge_size()));
-            }
-            Some(Pkce {
-                challenge: challenge.to_owned(),
-                method,
-            })
+        Ok(pkce) => pkce,
+        Err(PkceProblem::Method) => {
+            return Err(redirect(AadError::invalid_parameter(
+                "code_challenge_method",
+            )));
         }
+        Err(PkceProblem::Length) => return Err(redirect(AadError::code_challenge_size())),
     };
     Ok(AuthorizeRequest {
         segment: segment.to_owned(),
@@ -338,15 +364,7 @@ fn picker(state: &AppState, request: AuthorizeRequest, hinted: Option<Uuid>) -> 
         "{}/{}/oauth2/v2.0/authorize/select",
         state.base_url, request.segment
     );
-    let request_id = random_b64url(24);
-    state.prune();
-    state.pending.lock().insert(
-        request_id.clone(),
-        Pending {
-            request,
-            created: state.now(),
-        },
-    );
+    let request_id = state.pending.park(request, state.now());
     html::account_picker(&action, &request_id, &accounts)
 }
 
@@ -361,8 +379,8 @@ pub(crate) async fn select(
     state.delay(Endpoint::Authorize).await;
     let trace = state.trace(&headers);
     let pairs = parse_form(&body).unwrap_or_default();
-    let pending = field(&pairs, "request").and_then(|id| state.pending.lock().remove(id));
-    let Some(Pending { request, .. }) = pending else {
+    let pending = field(&pairs, "request").and_then(|id| state.pending.take(id));
+    let Some(request) = pending else {
         return html::error_page(&AadError::missing_parameter("request"), &trace);
     };
     if field(&pairs, "cancel").is_some() {

@@ -10,7 +10,6 @@ use base64::engine::general_purpose::STANDARD;
 use uuid::Uuid;
 
 use crate::directory::AppRegistration;
-use crate::endpoints::authorize::PkceMethod;
 use crate::endpoints::{json, oversized_body};
 use crate::errors::{AadError, token_error};
 use crate::misbehaviour::{Endpoint, Misbehaviour};
@@ -19,23 +18,15 @@ use crate::tokens::{
     TokenResponse, UserTokenInput, access_token, access_token_lifetime, is_graph_default_scope,
     parse_scopes, user_token_response,
 };
-use crate::util::{field, parse_form, sha256_b64url};
-
-/// Compares secrets without an early exit, so timing says nothing about how much matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use crate::util::{constant_time_eq, field, parse_form};
 
 /// The client's credentials, from the body or the `Authorization: Basic` header.
-struct Credentials {
-    client_id: Option<String>,
-    secret: Option<String>,
+pub(crate) struct Credentials {
+    pub client_id: Option<String>,
+    pub secret: Option<String>,
 }
 
-fn credentials(headers: &HeaderMap, pairs: &[(String, String)]) -> Credentials {
+pub(crate) fn credentials(headers: &HeaderMap, pairs: &[(String, String)]) -> Credentials {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -219,13 +210,7 @@ fn authorization_code(
         let skip_pkce = state.is_on(Some(app.client_id), Misbehaviour::SkipPkceCheck);
         if let Some(pkce) = grant.request.pkce.as_ref().filter(|_| !skip_pkce) {
             let verifier = field(pairs, "code_verifier").unwrap_or_default();
-            let computed = match pkce.method {
-                PkceMethod::S256 => sha256_b64url(verifier.as_bytes()),
-                PkceMethod::Plain => verifier.to_owned(),
-            };
-            if verifier.is_empty()
-                || !constant_time_eq(computed.as_bytes(), pkce.challenge.as_bytes())
-            {
+            if !pkce.verify(verifier) {
                 return Err(AadError::pkce_mismatch());
             }
         }
