@@ -1,5 +1,6 @@
 //! Integration tests of the Entra emulator, asserting Microsoft's documented shapes
-//! (`spec/microsoft-identity-platform.md`) field by field.
+//! (`spec/microsoft-identity-platform.md`) field by field, and of the Google emulator
+//! (`docs/spec/google-identity.md`).
 
 #[path = "emulator/support.rs"]
 mod support;
@@ -10,6 +11,8 @@ mod authorize;
 mod config;
 #[path = "emulator/discovery.rs"]
 mod discovery;
+#[path = "emulator/google.rs"]
+mod google;
 #[path = "emulator/graph.rs"]
 mod graph;
 #[path = "emulator/id_token.rs"]

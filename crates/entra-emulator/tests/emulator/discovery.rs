@@ -7,18 +7,6 @@ use sha1::{Digest, Sha1};
 
 use crate::support::*;
 
-async fn get(url: &str) -> reqwest::Response {
-    client().get(url).send().await.unwrap()
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response
-        .headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
 #[tokio::test]
 async fn tenant_discovery_document_matches_microsofts_field_by_field() {
     let emu = start().await;

@@ -1,21 +1,15 @@
 use entra_emulator::demo::*;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 use crate::support::*;
 
 async fn jwks(emu: &entra_emulator::EmulatorHandle) -> Value {
-    client()
-        .get(format!(
-            "{}/{ACME_TENANT_ID}/discovery/v2.0/keys",
-            emu.authority()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!(
+        "{}/{ACME_TENANT_ID}/discovery/v2.0/keys",
+        emu.authority()
+    ))
+    .await
 }
 
 #[tokio::test]
@@ -81,15 +75,7 @@ async fn the_id_token_carries_the_v2_claim_set_and_verifies_against_the_jwks() {
     assert!(claims["rh"].as_str().is_some_and(|s| !s.is_empty()));
 
     let jwks = jwks(&emu).await;
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("kid is published");
-    let decoding =
-        DecodingKey::from_rsa_components(key["n"].as_str().unwrap(), key["e"].as_str().unwrap())
-            .unwrap();
+    let decoding = rsa_key(&jwks, header["kid"].as_str().unwrap()).expect("kid is published");
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[DEMO_SINGLE_TENANT_CLIENT_ID]);
     validation.set_issuer(&[claims["iss"].as_str().unwrap()]);

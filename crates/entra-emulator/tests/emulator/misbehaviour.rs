@@ -9,17 +9,11 @@ use serde_json::Value;
 use crate::support::*;
 
 async fn jwks(emu: &entra_emulator::EmulatorHandle) -> Value {
-    client()
-        .get(format!(
-            "{}/{ACME_TENANT_ID}/discovery/v2.0/keys",
-            emu.authority()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!(
+        "{}/{ACME_TENANT_ID}/discovery/v2.0/keys",
+        emu.authority()
+    ))
+    .await
 }
 
 fn now() -> i64 {

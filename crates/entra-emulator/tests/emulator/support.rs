@@ -16,6 +16,46 @@ pub async fn start() -> EmulatorHandle {
     Emulator::builder().start().await.expect("emulator starts")
 }
 
+/// GET `url` without following redirects.
+pub async fn get(url: &str) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
+}
+
+pub async fn get_json(url: &str) -> Value {
+    get(url).await.json().await.unwrap()
+}
+
+pub async fn get_text(url: &str) -> String {
+    get(url).await.text().await.unwrap()
+}
+
+/// A response header as text (`""` when absent).
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The JWKS key `kid`, as a key jsonwebtoken verifies RS256 with.
+pub fn rsa_key(jwks: &Value, kid: &str) -> Option<jsonwebtoken::DecodingKey> {
+    let key = jwks["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
+    jsonwebtoken::DecodingKey::from_rsa_components(key["n"].as_str()?, key["e"].as_str()?).ok()
+}
+
+/// A query string of `params`, each of `extra` replacing the parameter of the same name (an
+/// empty value removes it).
+pub fn query(mut params: Vec<(String, String)>, extra: &[(String, String)]) -> String {
+    for (k, v) in extra {
+        params.retain(|(pk, _)| pk != k);
+        if !v.is_empty() {
+            params.push((k.clone(), v.clone()));
+        }
+    }
+    serde_urlencoded::to_string(&params).unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -72,7 +112,7 @@ impl Authorize {
     }
 
     pub fn url(&self, emu: &EmulatorHandle) -> String {
-        let mut params: Vec<(String, String)> = vec![
+        let params: Vec<(String, String)> = vec![
             ("client_id".into(), self.client_id.clone()),
             ("response_type".into(), "code".into()),
             ("redirect_uri".into(), self.redirect_uri.clone()),
@@ -83,17 +123,11 @@ impl Authorize {
             ("code_challenge".into(), self.challenge.clone()),
             ("code_challenge_method".into(), "S256".into()),
         ];
-        for (k, v) in &self.extra {
-            params.retain(|(pk, _)| pk != k);
-            if !v.is_empty() {
-                params.push((k.clone(), v.clone()));
-            }
-        }
-        let query = serde_urlencoded::to_string(&params).unwrap();
         format!(
-            "{}/{}/oauth2/v2.0/authorize?{query}",
+            "{}/{}/oauth2/v2.0/authorize?{}",
             emu.authority(),
-            self.tenant
+            self.tenant,
+            query(params, &self.extra)
         )
     }
 }
