@@ -68,6 +68,18 @@ enum Command {
         #[arg(long)]
         auto_select: bool,
     },
+    /// Run the Google sign-in (OpenID Connect) emulator on its own (for testing against it).
+    GoogleEmulator {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: std::net::SocketAddr,
+        /// A TOML file of accounts and OAuth clients; without it the built-in demo accounts.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        /// Skip the account picker when the authorize request's login_hint names an account.
+        #[arg(long)]
+        auto_select: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +253,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             crate::telemetry::init(crate::config::LogFormat::Text);
             entra_emulator::run_cli(listen, config, auto_select).await
+        }
+        Command::GoogleEmulator {
+            listen,
+            config,
+            auto_select,
+        } => {
+            crate::telemetry::init(crate::config::LogFormat::Text);
+            entra_emulator::google::run_google_cli(listen, config, auto_select).await
         }
     }
 }
