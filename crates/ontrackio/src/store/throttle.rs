@@ -84,3 +84,17 @@ pub async fn clear(conn: &mut Conn, bucket: &str) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// Deletes buckets whose window started before `cutoff` (Unix seconds): a finished
+/// window counts nothing, and one row per address or email ever tried would otherwise
+/// stay forever.
+pub async fn delete_stale<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    cutoff: i64,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query("DELETE FROM throttle_buckets WHERE window_start < $1")
+        .bind(cutoff)
+        .execute(db)
+        .await
+        .map(|r| r.rows_affected())
+}

@@ -277,6 +277,11 @@ pub async fn sweep_expired(state: AppState) {
         if let Err(e) = store::sessions::delete_expired(state.db.pool(), cutoff).await {
             tracing::warn!(error = %e, "could not sweep expired sessions");
         }
+        // Password-attempt windows that have ended count nothing any more.
+        let stale = store::now() - crate::auth::throttle::WINDOW_SECS;
+        if let Err(e) = store::throttle::delete_stale(state.db.pool(), stale).await {
+            tracing::warn!(error = %e, "could not sweep ended throttle windows");
+        }
         // Forget rate-limit entries of IPs that have gone quiet, so the map stays small.
         state.microsoft.start_limiter.retain_recent();
     }

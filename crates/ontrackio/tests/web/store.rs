@@ -184,3 +184,40 @@ async fn throttle_counters_count_each_attempt_and_give_one_back() {
         0
     );
 }
+
+#[tokio::test]
+async fn ended_throttle_windows_are_swept_and_current_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, db) = fresh_db(&dir).await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let old = store::throttle::count_attempt(&mut conn, "old", 900)
+        .await
+        .unwrap();
+    store::throttle::count_attempt(&mut conn, "current", 900)
+        .await
+        .unwrap();
+    // As the sweeper sees it once "old"'s window has ended but not the other's: the
+    // cutoff lies between the two window starts.
+    sqlx::query(
+        "UPDATE throttle_buckets SET window_start = window_start - 1000 WHERE bucket = 'old'",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let swept = store::throttle::delete_stale(&mut *conn, old.window_start - 500)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(
+        store::throttle::attempts(&mut conn, "old", 900)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store::throttle::attempts(&mut conn, "current", 900)
+            .await
+            .unwrap(),
+        1
+    );
+}
