@@ -244,6 +244,11 @@ impl GoogleDirectory {
         self.accounts.iter().find(|a| a.sub == sub)
     }
 
+    /// The account a `login_hint` names: an email address or a `sub`.
+    pub fn account_by_hint(&self, hint: &str) -> Option<&GoogleAccount> {
+        self.account_by_email(hint).or_else(|| self.account(hint))
+    }
+
     pub fn client(&self, client_id: &str) -> Option<&GoogleClient> {
         self.clients.iter().find(|c| c.client_id == client_id)
     }

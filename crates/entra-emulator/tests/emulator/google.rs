@@ -448,6 +448,13 @@ async fn login_hint_puts_the_account_first_and_auto_select_skips_the_picker() {
     auto.set_auto_select_account(Some(WORKSPACE_EMAIL));
     let response = get(&Auth::demo().url(&auto)).await;
     assert_eq!(location_params(&response)["hd"], WORKSPACE_HD);
+    // A hint may also be the sub.
+    let by_sub = get(&Auth::demo().with("login_hint", UNVERIFIED_SUB).url(&auto)).await;
+    let params = location_params(&by_sub);
+    assert!(
+        params.contains_key("code") && !params.contains_key("hd"),
+        "Uma, not Dana"
+    );
     // An unknown hint still shows the picker.
     picker_page(&auto, &Auth::demo().with("login_hint", "nobody@acme.test")).await;
     auto.set_auto_select(false);

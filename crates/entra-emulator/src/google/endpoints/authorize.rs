@@ -33,11 +33,11 @@ pub(crate) async fn authorize(
     };
     let (hinted, auto_choice) = {
         let directory = state.directory.read();
-        let by_email = |email: &str| directory.account_by_email(email).map(|a| a.sub.clone());
+        let by_hint = |hint: &str| directory.account_by_hint(hint).map(|a| a.sub.clone());
         let hint = request.login_hint.as_deref();
         (
-            hint.and_then(by_email),
-            state.auto_select.choose(hint, by_email),
+            hint.and_then(by_hint),
+            state.auto_select.choose(hint, by_hint),
         )
     };
     if let Some(sub) = auto_choice {
@@ -178,7 +178,7 @@ fn picker(state: &GoogleState, request: Request, hinted: Option<String>) -> Resp
 }
 
 /// `POST /o/oauth2/v2/auth/select`: the picker's answer. Fields: `request`, and `account`
-/// (the `sub`) or `login_hint` (the email), or `cancel`.
+/// (the `sub`) or `login_hint` (the email or `sub`), or `cancel`.
 pub(crate) async fn select(State(state): State<GoogleState>, body: Bytes) -> Response {
     state.delay(GoogleEndpoint::Authorize).await;
     let pairs = parse_form(&body).unwrap_or_default();
@@ -192,8 +192,8 @@ pub(crate) async fn select(State(state): State<GoogleState>, body: Bytes) -> Res
     let chosen = {
         let directory = state.directory.read();
         let by_sub = field(&pairs, "account").and_then(|sub| directory.account(sub));
-        let by_email = field(&pairs, "login_hint").and_then(|e| directory.account_by_email(e));
-        by_sub.or(by_email).map(|a| a.sub.clone())
+        let by_hint = field(&pairs, "login_hint").and_then(|h| directory.account_by_hint(h));
+        by_sub.or(by_hint).map(|a| a.sub.clone())
     };
     match chosen {
         Some(sub) => complete(&state, request, &sub),
