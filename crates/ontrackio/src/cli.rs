@@ -378,15 +378,24 @@ async fn user_command(cmd: UserCommand) -> anyhow::Result<()> {
                 "{:<40} {:<12} {:<9} {:<9} LAST SIGN-IN",
                 "EMAIL", "ROLE", "STATUS", "EXTERNAL"
             );
-            for u in store::users::list(db.pool(), &ws.id).await? {
-                println!(
-                    "{:<40} {:<12} {:<9} {:<9} {}",
-                    u.email,
-                    u.role.as_str(),
-                    u.status.as_str(),
-                    if u.external { "yes" } else { "no" },
-                    crate::web::fmt_opt_time(u.last_login_at)
-                );
+            // Page by page, however many there are.
+            let mut after: Option<String> = None;
+            loop {
+                let page = store::users::page(&db, &ws.id, None, after.as_deref(), 1000).await?;
+                for u in &page.users {
+                    println!(
+                        "{:<40} {:<12} {:<9} {:<9} {}",
+                        u.email,
+                        u.role.as_str(),
+                        u.status.as_str(),
+                        if u.external { "yes" } else { "no" },
+                        crate::web::fmt_opt_time(u.last_login_at)
+                    );
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
             }
         }
         UserCommand::Set {

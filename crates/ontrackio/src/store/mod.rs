@@ -51,6 +51,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "microsoft settings",
         include_str!("../../migrations/sqlite/0002_microsoft_settings.sql"),
     ),
+    (
+        3,
+        "user search",
+        include_str!("../../migrations/sqlite/0003_user_search.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -62,6 +67,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "microsoft settings",
         include_str!("../../migrations/postgres/0002_microsoft_settings.sql"),
+    ),
+    (
+        3,
+        "user search",
+        include_str!("../../migrations/postgres/0003_user_search.sql"),
     ),
 ];
 

@@ -446,3 +446,125 @@ async fn a_plain_admin_sees_no_controls_on_a_super_admins_row() {
         .unwrap();
     assert_eq!(controls(&row_of(&html, "boss@acme.test"), &boss), 3);
 }
+
+/// Emails in the order a page lists them.
+fn listed_emails(html: &str) -> Vec<String> {
+    html.split("<tr data-email=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+        .collect()
+}
+
+fn href_of(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\""))?;
+    let start = html[..at].rfind("href=\"")? + 6;
+    // As a browser reads the attribute: the template escapes `&`.
+    let raw = &html[start..start + html[start..].find('"')?];
+    Some(raw.replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn the_users_list_pages_by_email_with_no_cap() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let accounts = app.state.accounts();
+    let by = ontrackio::accounts::By::operator("tests");
+    let none = ontrackio::domain::PersonName::default();
+    for i in 0..119 {
+        let email = ontrackio::domain::EmailAddress::parse(&format!("u{i:03}@acme.test")).unwrap();
+        let invitation = ontrackio::accounts::Invitation {
+            email: &email,
+            first_name: &none,
+            last_name: &none,
+            role: Role::Employee,
+            external: false,
+        };
+        accounts.invite(&by, &ws, invitation).await.unwrap();
+    }
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let get = |path: String| {
+        let c = c.clone();
+        let url = app.url("acme", &path);
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // 120 users: admin@ and u000…u118, 50 a page.
+    let mut seen = Vec::new();
+    let mut path = "/admin/users".to_string();
+    let mut pages = 0;
+    loop {
+        let html = get(path.clone()).await;
+        let emails = listed_emails(&html);
+        pages += 1;
+        assert!(emails.len() <= 50, "{}", emails.len());
+        seen.extend(emails);
+        match href_of(&html, "users-next-page") {
+            Some(next) => path = next,
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end: {path}");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 120, "everyone, once");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "in email order, no repeats");
+}
+
+#[tokio::test]
+async fn the_users_list_finds_people_by_the_start_of_their_email_or_name() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let accounts = app.state.accounts();
+    let by = ontrackio::accounts::By::operator("tests");
+    for (email, first, last) in [
+        ("adele.vance@acme.test", "Adele", "Vance"),
+        ("alex.wilber@acme.test", "Alex", "Wilber"),
+        ("megan.bowen@acme.test", "Megan", "Bowen"),
+        ("zz.contractor@acme.test", "Vanessa", "Adams"),
+    ] {
+        let email = ontrackio::domain::EmailAddress::parse(email).unwrap();
+        let (first, last) = (
+            ontrackio::domain::PersonName::parse(first).unwrap(),
+            ontrackio::domain::PersonName::parse(last).unwrap(),
+        );
+        let invitation = ontrackio::accounts::Invitation {
+            email: &email,
+            first_name: &first,
+            last_name: &last,
+            role: Role::Employee,
+            external: false,
+        };
+        accounts.invite(&by, &ws, invitation).await.unwrap();
+    }
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let search = |q: &'static str| {
+        let c = c.clone();
+        let url = format!(
+            "{}?{}",
+            app.url("acme", "/admin/users"),
+            serde_urlencoded::to_string([("q", q)]).unwrap()
+        );
+        async move { listed_emails(&c.get(url).send().await.unwrap().text().await.unwrap()) }
+    };
+    // Email prefix, first name, last name, any case; never the middle of a word.
+    assert_eq!(search("ADELE").await, ["adele.vance@acme.test"]);
+    assert_eq!(
+        search("a").await,
+        [
+            "adele.vance@acme.test",
+            "admin@acme.test",
+            "alex.wilber@acme.test",
+            "zz.contractor@acme.test"
+        ]
+    );
+    assert_eq!(
+        search("van").await,
+        ["adele.vance@acme.test", "zz.contractor@acme.test"]
+    );
+    assert_eq!(search("bowen").await, ["megan.bowen@acme.test"]);
+    assert!(search("wen").await.is_empty());
+    assert!(search("nobody").await.is_empty());
+    // An empty search is everyone.
+    assert_eq!(search("  ").await.len(), 5);
+}

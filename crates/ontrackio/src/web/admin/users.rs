@@ -48,6 +48,10 @@ pub struct InviteForm {
 struct UsersPage {
     chrome: Chrome,
     users: Vec<UserRow>,
+    /// The search as typed, to show it again.
+    search: String,
+    next_page: Option<String>,
+    first_page: Option<String>,
     roles: Vec<(&'static str, &'static str)>,
     invite: InviteForm,
     email_error: Option<String>,
@@ -58,8 +62,36 @@ struct UsersPage {
 }
 
 #[derive(Deserialize)]
-pub struct NoticeQuery {
+pub struct ListQuery {
     notice: Option<String>,
+    /// The start of an email or a name.
+    #[serde(default)]
+    q: String,
+    /// The last email of the previous page.
+    after: Option<String>,
+}
+
+/// Users a page shows: enough for a screen, and the next page a click away.
+const PAGE_SIZE: u32 = 50;
+
+/// Which slice of the list a page shows.
+#[derive(Default)]
+struct Listing {
+    search: String,
+    after: Option<String>,
+}
+
+impl Listing {
+    fn of(q: &ListQuery) -> Self {
+        let search: String = q.q.trim().chars().take(100).collect();
+        // A cursor is an email as stored: anything longer or with control characters is
+        // not one, and the list starts over.
+        let after = q
+            .after
+            .clone()
+            .filter(|a| !a.is_empty() && a.len() <= 320 && !a.chars().any(char::is_control));
+        Self { search, after }
+    }
 }
 
 async fn render(
@@ -69,7 +101,44 @@ async fn render(
     status: StatusCode,
     fill: impl FnOnce(&mut UsersPage),
 ) -> Result<Response, AppError> {
-    let users = store::users::list(state.db.pool(), &cu.workspace.id).await?;
+    render_listing(state, cu, jar, status, &Listing::default(), fill).await
+}
+
+async fn render_listing(
+    state: &AppState,
+    cu: &CurrentUser,
+    jar: &CookieJar,
+    status: StatusCode,
+    listing: &Listing,
+    fill: impl FnOnce(&mut UsersPage),
+) -> Result<Response, AppError> {
+    let search = (!listing.search.is_empty()).then(|| store::users::Search {
+        prefix: &listing.search,
+    });
+    let found = store::users::page(
+        &state.db,
+        &cu.workspace.id,
+        search,
+        listing.after.as_deref(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let users = found.users;
+    let link = |after: Option<&str>| {
+        let mut params = Vec::new();
+        if !listing.search.is_empty() {
+            params.push(("q", listing.search.as_str()));
+        }
+        if let Some(a) = after {
+            params.push(("after", a));
+        }
+        match serde_urlencoded::to_string(params).unwrap_or_default() {
+            q if q.is_empty() => "/admin/users".to_string(),
+            q => format!("/admin/users?{q}"),
+        }
+    };
+    let next_page = found.next.as_deref().map(|after| link(Some(after)));
+    let first_page = listing.after.is_some().then(|| link(None));
     let (token, _) = csrf::token_for_page(state, Some(cu), jar);
     // Only a super-admin may hand out super-admin.
     let roles = Role::ALL
@@ -80,6 +149,9 @@ async fn render(
     let mut page = UsersPage {
         chrome: Chrome::for_user(cu, "admin-users", token),
         users: users.iter().map(|u| row(u, cu)).collect(),
+        search: listing.search.clone(),
+        next_page,
+        first_page,
         roles,
         invite: InviteForm {
             role: "employee".into(),
@@ -117,9 +189,10 @@ pub async fn page(
     State(state): State<AppState>,
     cu: CurrentUser,
     jar: CookieJar,
-    Query(q): Query<NoticeQuery>,
+    Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    render(&state, &cu, &jar, StatusCode::OK, |p| {
+    let listing = Listing::of(&q);
+    render_listing(&state, &cu, &jar, StatusCode::OK, &listing, |p| {
         p.notice = match q.notice.as_deref() {
             Some("invited") => Some("The user is invited. They can sign in with Microsoft, or an admin can send them a setup link."),
             Some("updated") => Some("The change is saved."),
