@@ -15,13 +15,9 @@ fn ontrackio(dir: &std::path::Path) -> Command {
     c
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "support/ports.rs"]
+mod ports;
+use ports::free_port;
 
 /// A server process that is stopped when the test ends, even when an assertion fails
 /// first — a failing test must not leave a demo running on the machine.

@@ -3,6 +3,8 @@
 
 #[path = "web/helpers.rs"]
 mod helpers;
+#[path = "support/ports.rs"]
+mod ports;
 
 #[path = "web/access.rs"]
 mod access;

@@ -680,10 +680,7 @@ impl Drop for ChildGuard {
     }
 }
 
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
-}
+use crate::ports::free_port;
 
 fn refuses_connections(addr: SocketAddr) -> bool {
     matches!(
