@@ -22,17 +22,32 @@ fi
 
 work=$(mktemp -d)
 demo=""
+# Stops the demo's whole process group (cargo, the demo, anything they started): SIGTERM,
+# then up to 30 s to exit, then SIGKILL. Fails if SIGKILL was needed.
+stop_demo() {
+  kill -TERM -- "-$demo" 2>/dev/null || true
+  for _ in $(seq 1 150); do
+    kill -0 -- "-$demo" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -KILL -- "-$demo" 2>/dev/null || true
+  return 1
+}
 cleanup() {
-  if [ -n "$demo" ]; then kill -TERM -- "-$demo" 2>/dev/null || true; wait "$demo" 2>/dev/null || true; fi
+  if [ -n "$demo" ]; then stop_demo || true; wait "$demo" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 git clone --quiet "$repo" "$work/ontrackio"
 cd "$work/ontrackio"
-# Build output goes to the CI checkout's target directory, so the release build is shared
-# between runs; the sources, the data directory and the working directory are the clone's.
-export CARGO_TARGET_DIR="$repo/target"
+# CARGO_TARGET_DIR only relocates build output: to a directory of its own in the CI
+# checkout, kept between runs so later runs rebuild only the product's crates. Not the
+# checkout's own target/: two checkouts of one workspace sharing a target directory share
+# its mtime-based fingerprints, so either can take the other's build as up to date and run
+# the other's code (rust-lang/cargo#17312). The sources, the data directory and the working
+# directory are the clone's.
+export CARGO_TARGET_DIR="$repo/target/readme-demo"
 setsid bash -c "$command" >"$work/demo.out" 2>"$work/demo.err" &
 demo=$!
 
@@ -75,10 +90,12 @@ code=$(curl -s -o "$work/dashboard.html" -w '%{http_code}' -b "$jar" "${resolve[
 [ "$code" = 200 ] || { echo "Admin → Dashboard answered $code"; exit 1; }
 grep -q 'Dashboard' "$work/dashboard.html" || { echo "Admin → Dashboard did not render"; exit 1; }
 
-kill -TERM -- "-$demo"
+stopped=1
+stop_demo || stopped=""
 status=0
 wait "$demo" || status=$?
 demo=""
+[ -n "$stopped" ] || { echo "the demo did not stop within 30 s of SIGTERM; killed"; tail -n 30 "$work/demo.err"; exit 1; }
 # SIGTERM ends the demo through its graceful shutdown: exit 0, or 143 from the shell.
 case "$status" in 0|143) ;; *) echo "the demo exited with $status"; tail -n 30 "$work/demo.err"; exit 1 ;; esac
 echo "README demo command: started from a fresh clone, signed in as $email, stopped ($(( $(date +%s) - start )) s)"
