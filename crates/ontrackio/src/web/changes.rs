@@ -11,8 +11,10 @@ use crate::store::microsoft_settings as stored;
 
 /// This node's caches of one workspace's shared rows are stale.
 pub fn forget_workspace(state: &AppState, workspace_id: &str) {
-    state.microsoft.settings.invalidate(workspace_id);
+    // The workspace row first: the settings cache then announces the workspace
+    // (`subscribe_invalidations`), and whoever hears that may rely on both being forgotten.
     state.workspaces.invalidate(workspace_id);
+    state.microsoft.settings.invalidate(workspace_id);
 }
 
 fn forget_everything(state: &AppState) {

@@ -374,6 +374,79 @@ async fn a_card_saved_on_one_node_shows_the_button_on_another_at_once() {
     );
 }
 
+/// The allowed domains live on the workspace row, which every node keeps per `Host`
+/// (`web::workspace_cache`): a save on one node must reach that cache on the others too,
+/// not only their Microsoft settings cache.
+#[tokio::test]
+async fn narrowing_the_allowed_domains_on_one_node_refuses_them_on_another_at_once() {
+    let Some(cl) = Cluster::start(2, |_| {}).await else {
+        return;
+    };
+    // Borrowed by the helpers below, which are `async move` blocks.
+    let cl = &cl;
+    let ws = cl.workspace_id().await;
+    let admin = cl.browser();
+    assert_redirects_to(
+        &admin.sign_in(0, "admin@acme.test", PASSWORD).await,
+        "/admin/dashboard",
+    );
+    let save_on_node_0 = |domains: &'static str| {
+        let admin = &admin;
+        let mut forgotten = cl.nodes[1]
+            .state
+            .microsoft
+            .settings
+            .subscribe_invalidations();
+        let ws = ws.clone();
+        async move {
+            let fields = [
+                ("enabled", "on"),
+                ("tenant_id", ms::ACME_TENANT_ID),
+                ("client_id", ms::DEMO_CLIENT_ID),
+                ("client_secret", ms::DEMO_CLIENT_SECRET),
+                ("redirect_uri", ""),
+                ("allowed_domains", domains),
+                ("secret_expires_on", ""),
+            ];
+            let r = admin.submit(0, CARD, 0, CARD, &fields).await;
+            assert_redirects_to(&r, &format!("{CARD}?notice=saved"));
+            tokio::time::timeout(PATIENCE, async {
+                while forgotten.recv().await.unwrap() != ws {}
+            })
+            .await
+            .expect("node 1 is told about the save");
+        }
+    };
+    let sign_in_on_node_1 = |upn: &'static str| async move {
+        let visitor = cl.browser();
+        let callback = authorize(
+            visitor.on(1),
+            &acme("/auth/microsoft"),
+            &cl.emu.authority(),
+            upn,
+        )
+        .await;
+        visitor.on(1).get(&callback).send().await.unwrap()
+    };
+
+    // No allowlist under a pinned tenant: anyone the directory verifies is admitted, and
+    // node 1 now holds acme's row with its empty list.
+    save_on_node_0("").await;
+    assert_redirects_to(&sign_in_on_node_1(ms::SAM_UPN).await, "/my/dashboard");
+
+    save_on_node_0("acme.test").await;
+    let r = sign_in_on_node_1(ms::SAM_UPN).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Access restricted. Ask your workspace admin to invite you first."),
+        "node 1 still admits sam.partner@acme.onmicrosoft.com"
+    );
+    assert_redirects_to(&sign_in_on_node_1(ms::ADELE_UPN).await, "/my/dashboard");
+}
+
 #[tokio::test]
 async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
     let Some(cl) = Cluster::start(3, |_| {}).await else {
