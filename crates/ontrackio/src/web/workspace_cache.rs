@@ -75,3 +75,88 @@ impl WorkspaceCache {
         rows.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::domain::{EmailDomain, WorkspaceSlug};
+    use crate::store::workspaces;
+
+    async fn db(dir: &tempfile::TempDir) -> Db {
+        let url = DatabaseUrl::Sqlite(format!("sqlite://{}/ws.db", dir.path().display()));
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        db
+    }
+
+    async fn add(db: &Db, slug: &str) -> Workspace {
+        let slug = WorkspaceSlug::parse(slug).unwrap();
+        workspaces::insert(db.pool(), &slug, "Acme").await.unwrap()
+    }
+
+    /// Changes the row behind the cache's back, as another node's save does.
+    async fn restrict(db: &Db, ws: &Workspace, domain: &str) {
+        let domains = [EmailDomain::parse(domain).unwrap()];
+        workspaces::set_allowed_domains(db.pool(), &ws.id, &domains)
+            .await
+            .unwrap();
+    }
+
+    fn domains(ws: &Workspace) -> Vec<&str> {
+        ws.allowed_email_domains
+            .iter()
+            .map(EmailDomain::as_str)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_trusted_cache_keeps_a_row_until_its_workspace_is_invalidated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
+        let ws = add(&db, "acme").await;
+        let cache = WorkspaceCache::new(Arc::new(ChangeListening::new(true)));
+        assert!(cache.cached("acme").is_none());
+        cache.get(&db, "acme").await.unwrap().unwrap();
+        restrict(&db, &ws, "acme.test").await;
+        let kept = cache.cached("acme").expect("cached after the first read");
+        assert!(domains(&kept).is_empty(), "the row as first read");
+
+        cache.invalidate(ws.id.as_str());
+        assert!(cache.cached("acme").is_none());
+        let fresh = cache.get(&db, "acme").await.unwrap().unwrap();
+        assert_eq!(domains(&fresh), ["acme.test"]);
+
+        cache.clear();
+        assert!(cache.cached("acme").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_slug_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
+        let cache = WorkspaceCache::new(Arc::new(ChangeListening::new(true)));
+        assert!(cache.get(&db, "beta").await.unwrap().is_none());
+        add(&db, "beta").await;
+        assert!(cache.get(&db, "beta").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn while_changes_may_be_missed_every_read_goes_to_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(&dir).await;
+        let ws = add(&db, "acme").await;
+        // A PostgreSQL node whose LISTEN connection is down.
+        let listening = Arc::new(ChangeListening::new(false));
+        let cache = WorkspaceCache::new(listening.clone());
+        cache.get(&db, "acme").await.unwrap().unwrap();
+        assert!(cache.cached("acme").is_none());
+        restrict(&db, &ws, "acme.test").await;
+        let read = cache.get(&db, "acme").await.unwrap().unwrap();
+        assert_eq!(domains(&read), ["acme.test"]);
+        // Listening again: the cache answers.
+        listening.set_listening(true);
+        cache.get(&db, "acme").await.unwrap().unwrap();
+        assert!(cache.cached("acme").is_some());
+    }
+}
