@@ -69,16 +69,21 @@ fn start_demo(dir: &std::path::Path, port: u16) -> (Server, String) {
     (child, banner)
 }
 
-/// A browser signed in to the demo's `acme` as its super-admin, and the workspace's origin.
-async fn demo_admin(port: u16, password: &str) -> (reqwest::Client, String) {
-    ontrackio::install_crypto_provider();
+/// A browser for the demo's `acme` on `port`: keeps cookies, follows no redirects.
+fn acme_browser(port: u16) -> reqwest::Client {
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let c = reqwest::Client::builder()
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .resolve("acme.localhost", addr)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// A browser signed in to the demo's `acme` as its super-admin, and the workspace's origin.
+async fn demo_admin(port: u16, password: &str) -> (reqwest::Client, String) {
+    ontrackio::install_crypto_provider();
+    let c = acme_browser(port);
     let base = format!("http://acme.localhost:{port}");
     let login = c.get(format!("{base}/login")).send().await.unwrap();
     assert_eq!(login.status(), 200);
@@ -103,13 +108,7 @@ async fn demo_admin(port: u16, password: &str) -> (reqwest::Client, String) {
 
 /// Chooses a password on a setup link's page, as its recipient would in a browser.
 async fn set_password_through_link(port: u16, link: &str, password: &str) {
-    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .resolve("acme.localhost", addr)
-        .build()
-        .unwrap();
+    let c = acme_browser(port);
     // The CLI names the base URL of its own environment; the demo listens on `port`.
     let path = &link[link.find("/setup?").expect("a /setup link")..];
     let page = c

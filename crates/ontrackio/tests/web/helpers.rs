@@ -527,6 +527,16 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Disables a user as an operator would (`ontrackio user disable`).
+    pub async fn disable(&self, slug: &str, id: &ontrackio::domain::UserId) {
+        let ws = self.workspace(slug).await;
+        self.state
+            .accounts()
+            .disable(&By::operator("tests"), &ws, id)
+            .await
+            .unwrap();
+    }
+
     pub async fn set_allowed_domains(&self, slug: &str, domains: &str) {
         let ws = self.workspace(slug).await;
         let list = ontrackio::domain::EmailDomain::parse_list(domains).unwrap();

@@ -554,12 +554,7 @@ async fn a_disabled_user_is_refused_with_a_clear_message() {
     app.microsoft_sign_in(&app.browser(), "acme", ms::MEGAN_UPN)
         .await;
     let megan = app.user("acme", ms::MEGAN_UPN).await.unwrap();
-    let ws = app.workspace("acme").await;
-    app.state
-        .accounts()
-        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &megan.id)
-        .await
-        .unwrap();
+    app.disable("acme", &megan.id).await;
     let r = app
         .microsoft_sign_in(&app.browser(), "acme", ms::MEGAN_UPN)
         .await;

@@ -359,12 +359,7 @@ async fn forty_simultaneous_guesses_at_forty_accounts_from_one_address_get_at_mo
 async fn a_disabled_account_answers_the_same_for_the_right_and_a_wrong_password() {
     let app = spawn_app().await;
     let id = app.add_user("acme", "gone@acme.test", Role::Employee).await;
-    let ws = app.workspace("acme").await;
-    app.state
-        .accounts()
-        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &id)
-        .await
-        .unwrap();
+    app.disable("acme", &id).await;
     let answer = |password: &'static str| {
         let app = &app;
         async move {
@@ -483,12 +478,7 @@ async fn hammering_a_locked_account_does_not_use_up_the_addresss_allowance() {
 async fn the_right_password_of_a_disabled_account_does_not_reset_its_attempt_count() {
     let app = spawn_app().await;
     let id = app.add_user("acme", "gone@acme.test", Role::Employee).await;
-    let ws = app.workspace("acme").await;
-    app.state
-        .accounts()
-        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &id)
-        .await
-        .unwrap();
+    app.disable("acme", &id).await;
     let limit = ontrackio::auth::throttle::PER_ACCOUNT;
     for i in 0..limit {
         let password = if i == limit - 1 { PASSWORD } else { "a guess" };
