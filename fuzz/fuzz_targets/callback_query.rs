@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ontrackio::auth::microsoft::flow::CallbackParams;
+use ontrackio::auth::oidc::flow::CallbackParams;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else { return };

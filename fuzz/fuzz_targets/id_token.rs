@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use ontrackio::auth::microsoft::id_token::{Expectations, header_checks, verify_with_key};
-use ontrackio::auth::microsoft::jwks::SigningKey;
+use ontrackio::auth::oidc::jwks::SigningKey;
 use ontrackio::domain::ClientId;
 
 static KEY: LazyLock<SigningKey> = LazyLock::new(|| SigningKey {

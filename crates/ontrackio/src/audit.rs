@@ -25,6 +25,10 @@ pub mod actions {
     pub const MICROSOFT_SIGN_IN_REFUSED: &str = "Microsoft sign-in refused";
     pub const MICROSOFT_USER_PROVISIONED: &str = "User provisioned from Microsoft";
     pub const MICROSOFT_ACCOUNT_LINKED: &str = "Microsoft account linked";
+    pub const GOOGLE_SIGN_IN: &str = "User signed in with Google SSO";
+    pub const GOOGLE_SIGN_IN_REFUSED: &str = "Google sign-in refused";
+    pub const GOOGLE_USER_PROVISIONED: &str = "User provisioned from Google";
+    pub const GOOGLE_ACCOUNT_LINKED: &str = "Google account linked";
 }
 
 /// Who did it: a signed-in user, or a named system actor (the CLI, the sign-in page).

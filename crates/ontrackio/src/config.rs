@@ -176,6 +176,27 @@ impl std::fmt::Debug for AzureEnv {
     }
 }
 
+/// The Google card's environment fallback, raw like [`AzureEnv`] and validated where used.
+#[derive(Clone, Default)]
+pub struct GoogleEnv {
+    pub client_id: Option<String>,
+    pub client_secret: Option<secrecy::SecretString>,
+    pub redirect_uri: Option<String>,
+}
+
+impl std::fmt::Debug for GoogleEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleEnv")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub database_url: DatabaseUrl,
@@ -186,6 +207,10 @@ pub struct Config {
     pub microsoft_graph: OutboundBase,
     pub trusted_proxies: Vec<IpNet>,
     pub azure: AzureEnv,
+    /// Google's issuer: discovery is read from `{issuer}/.well-known/openid-configuration`
+    /// and ID tokens must name it (`https://accounts.google.com`; the emulator elsewhere).
+    pub google_issuer: OutboundBase,
+    pub google: GoogleEnv,
     pub log_format: LogFormat,
     /// How long one call to Microsoft may take before the sign-in gives up.
     pub microsoft_timeout: std::time::Duration,
@@ -280,6 +305,16 @@ impl Config {
             redirect_uri: var("AZURE_REDIRECT_URI")?,
             allowed_domains: var("AZURE_ALLOWED_DOMAINS")?,
         };
+        let google_issuer = parsed(
+            "ONTRACKIO_GOOGLE_ISSUER",
+            "https://accounts.google.com",
+            OutboundBase::parse,
+        )?;
+        let google = GoogleEnv {
+            client_id: var("GOOGLE_CLIENT_ID")?,
+            client_secret: var("GOOGLE_CLIENT_SECRET")?.map(secrecy::SecretString::from),
+            redirect_uri: var("GOOGLE_REDIRECT_URI")?,
+        };
         let flow_starts_per_minute = parsed(
             "ONTRACKIO_FLOW_STARTS_PER_MINUTE",
             &crate::auth::microsoft::FLOW_STARTS_PER_MINUTE.to_string(),
@@ -304,6 +339,8 @@ impl Config {
             microsoft_graph,
             trusted_proxies,
             azure,
+            google_issuer,
+            google,
             log_format,
             microsoft_timeout: std::time::Duration::from_secs(10),
             flow_starts_per_minute,

@@ -24,5 +24,5 @@ pub use web::Application;
 /// harmless.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    auth::microsoft::rs256::install();
+    auth::oidc::rs256::install();
 }

@@ -25,6 +25,12 @@ pub struct Existing {
 pub struct Input<'a> {
     pub allowed_domains: &'a [EmailDomain],
     pub email: Option<&'a ChosenEmail>,
+    /// The organisation the provider vouches the account belongs to (Google's `hd`):
+    /// when present, the allowlist is checked against it instead of the email's domain.
+    pub organisation_domain: Option<&'a EmailDomain>,
+    /// The provider's rule that an unverified email refuses the sign-in outright, even
+    /// for an identity already linked (Google: admit only `email_verified = true`).
+    pub require_verified: bool,
     /// The user linked to this (tid, oid), if any.
     pub by_identity: Option<&'a Existing>,
     /// The user holding the chosen email in this workspace, if any.
@@ -92,6 +98,14 @@ pub fn decide(input: &Input<'_>) -> Decision {
     let Some(chosen) = input.email else {
         return Decision::Refuse(Refusal::NoEmail);
     };
+    if input.require_verified && !chosen.verified {
+        return Decision::Refuse(Refusal::UnverifiedEmail);
+    }
+    let domain_allowed =
+        |allowed: &[EmailDomain], email: &EmailAddress| match input.organisation_domain {
+            Some(org) => allowed.is_empty() || allowed.contains(org),
+            None => domain_allowed(allowed, email),
+        };
     // 1. The durable key: this directory's object id.
     if let Some(u) = input.by_identity {
         if u.status == UserStatus::Disabled {
@@ -340,8 +354,79 @@ mod tests {
                 email,
                 by_identity,
                 by_email,
+                organisation_domain: None,
+                require_verified: false,
             });
             assert_eq!(got, want, "{name}");
         }
+    }
+
+    /// Google's rules: only verified emails, and a Workspace account's `hd` (not its
+    /// email's domain) against the allowlist.
+    #[test]
+    fn an_organisation_domain_decides_the_allowlist_and_unverified_is_refused_when_required() {
+        let acme = [EmailDomain::parse("acme.test").unwrap()];
+        let returning = Existing {
+            id: UserId::new(),
+            role: Role::Employee,
+            status: UserStatus::Active,
+            external: false,
+            email_normalized: "dana@acme.test".into(),
+        };
+        let verified = ChosenEmail {
+            email: EmailAddress::parse("dana@acme.test").unwrap(),
+            verified: true,
+        };
+        let unverified = ChosenEmail {
+            verified: false,
+            ..verified.clone()
+        };
+        let alias = ChosenEmail {
+            email: EmailAddress::parse("dana@acme-alias.test").unwrap(),
+            verified: true,
+        };
+        let acme_org = EmailDomain::parse("acme.test").unwrap();
+        let other_org = EmailDomain::parse("evil.test").unwrap();
+        let decide_with = |email: &ChosenEmail,
+                           by_identity: Option<&Existing>,
+                           org: Option<&EmailDomain>,
+                           require: bool| {
+            decide(&Input {
+                allowed_domains: &acme,
+                email: Some(email),
+                by_identity,
+                by_email: None,
+                organisation_domain: org,
+                require_verified: require,
+            })
+        };
+        // Unverified is refused even for a linked identity, when the provider requires it.
+        assert_eq!(
+            decide_with(&unverified, Some(&returning), None, true),
+            Decision::Refuse(Refusal::UnverifiedEmail)
+        );
+        assert!(matches!(
+            decide_with(&unverified, Some(&returning), None, false),
+            Decision::SignIn { .. }
+        ));
+        // A Workspace account of an allowed organisation, with an address on an alias domain.
+        assert_eq!(
+            decide_with(&alias, None, Some(&acme_org), true),
+            Decision::Provision
+        );
+        // An allowed-looking address in another organisation's Workspace is refused.
+        assert_eq!(
+            decide_with(&verified, None, Some(&other_org), true),
+            Decision::Refuse(Refusal::DomainNotAllowed)
+        );
+        // No organisation (a consumer account): the email's own domain must be allowed.
+        assert_eq!(
+            decide_with(&verified, None, None, true),
+            Decision::Provision
+        );
+        assert_eq!(
+            decide_with(&alias, None, None, true),
+            Decision::Refuse(Refusal::DomainNotAllowed)
+        );
     }
 }

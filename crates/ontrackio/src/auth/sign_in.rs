@@ -16,6 +16,7 @@ use crate::store::{self, Db, users::User, workspaces::Workspace};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Provider {
     Microsoft,
+    Google,
 }
 
 impl Provider {
@@ -23,6 +24,14 @@ impl Provider {
     pub fn key(self) -> &'static str {
         match self {
             Self::Microsoft => "microsoft",
+            Self::Google => "google",
+        }
+    }
+    /// The provider's name as people know it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Microsoft => "Microsoft",
+            Self::Google => "Google",
         }
     }
     /// What the provider calls the issuer and the subject, for the audit rows' details
@@ -30,33 +39,39 @@ impl Provider {
     fn id_names(self) -> (&'static str, &'static str) {
         match self {
             Self::Microsoft => ("tid", "oid"),
+            Self::Google => ("iss", "sub"),
         }
     }
     /// The actor of the audit rows a sign-in writes before anyone is signed in.
     pub fn system_actor(self) -> &'static str {
         match self {
             Self::Microsoft => "Microsoft sign-in",
+            Self::Google => "Google sign-in",
         }
     }
     /// The guide's exact success text.
     pub fn signed_in_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_SIGN_IN,
+            Self::Google => actions::GOOGLE_SIGN_IN,
         }
     }
     pub fn refused_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_SIGN_IN_REFUSED,
+            Self::Google => actions::GOOGLE_SIGN_IN_REFUSED,
         }
     }
     fn provisioned_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_USER_PROVISIONED,
+            Self::Google => actions::GOOGLE_USER_PROVISIONED,
         }
     }
     fn linked_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_ACCOUNT_LINKED,
+            Self::Google => actions::GOOGLE_ACCOUNT_LINKED,
         }
     }
     /// What a person is told when the provider gave no usable email (the guide's text).
@@ -65,14 +80,27 @@ impl Provider {
             Self::Microsoft => {
                 "Microsoft did not return an email address. Ensure the User.Read scope is granted."
             }
+            Self::Google => {
+                "Google did not return an email address. Ask your workspace admin to check that the email scope is requested."
+            }
         }
     }
     /// The page text of a refusal.
     pub fn refusal_message(self, r: Refusal) -> &'static str {
-        match r {
-            Refusal::NoEmail => self.no_email_message(),
-            other => other.message(),
+        match (self, r) {
+            (_, Refusal::NoEmail) => self.no_email_message(),
+            // Google says so itself: telling the person lets them fix it with Google.
+            (Self::Google, Refusal::UnverifiedEmail) => {
+                "Google has not verified the email address of this account, so you were not signed in. Verify it in your Google Account, then try again."
+            }
+            (_, other) => other.message(),
         }
+    }
+    /// Whether an email the provider does not vouch for refuses the sign-in outright.
+    /// Google: only `email_verified = true` is admitted. Microsoft: an unverified email
+    /// never matches or provisions, but a linked `oid` still signs in (the policy).
+    pub fn requires_verified_email(self) -> bool {
+        matches!(self, Self::Google)
     }
 }
 
@@ -92,6 +120,9 @@ pub struct ExternalIdentity {
     pub directory_names: Option<(String, String)>,
     /// Names for a user provisioned by this sign-in (the directory's, or a fallback).
     pub new_user_names: (String, String),
+    /// The organisation the provider vouches the account belongs to, checked against the
+    /// allowlist instead of the email's domain (Google Workspace's `hd` claim).
+    pub organisation_domain: Option<EmailDomain>,
 }
 
 /// The request a sign-in comes from.
@@ -232,6 +263,8 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
         email: chosen,
         by_identity: by_identity.as_ref().map(existing).as_ref(),
         by_email: by_email.as_ref().map(existing).as_ref(),
+        organisation_domain: id.organisation_domain.as_ref(),
+        require_verified: p.requires_verified_email(),
     });
     let target = chosen.map_or_else(|| id.subject.clone(), |c| c.email.as_str().to_string());
     let (issuer_key, subject_key) = p.id_names();

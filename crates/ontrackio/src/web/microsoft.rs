@@ -13,9 +13,9 @@ use super::{AppError, AppState};
 use crate::audit::{self, Actor};
 use crate::auth::microsoft::callback::{self, Failure, UNVERIFIABLE};
 use crate::auth::microsoft::client::MsError;
-use crate::auth::microsoft::flow::{self, FlowState};
 use crate::auth::microsoft::settings;
 use crate::auth::microsoft::{SCOPES, aadsts};
+use crate::auth::oidc::flow::{self, FlowState};
 use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
 use crate::domain::ReturnTo;
@@ -40,7 +40,7 @@ fn page(
     jar: PrivateCookieJar,
     https: bool,
 ) -> Result<Response, AppError> {
-    let jar = jar.add(flow::removal(https));
+    let jar = jar.add(flow::removal(Provider::Microsoft, https));
     Ok((status, jar, Html(p.render()?)).into_response())
 }
 
@@ -137,7 +137,7 @@ pub async fn start(
     let query =
         serde_urlencoded::to_string(params).map_err(|e| anyhow::anyhow!("authorize URL: {e}"))?;
     let url = format!("{}?{query}", discovery.authorization_endpoint);
-    let jar = jar.add(f.cookie(state.https()));
+    let jar = jar.add(f.cookie(Provider::Microsoft, state.https()));
     Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
 }
 
@@ -172,7 +172,7 @@ pub async fn callback(
 ) -> Result<Response, AppError> {
     let https = state.https();
     let flow_cookie = jar
-        .get(flow::cookie_name(https))
+        .get(flow::cookie_name(Provider::Microsoft, https))
         .and_then(|c| FlowState::from_cookie_value(c.value()));
     let expired = |jar| {
         page(
@@ -279,7 +279,7 @@ pub async fn callback(
     };
     match Box::pin(callback::finish(&cx, &ws, requester, &cfg, &flow, &code)).await {
         Ok(sign_in::Outcome::SignedIn { token, landing, .. }) => {
-            let jar = jar.add(flow::removal(https));
+            let jar = jar.add(flow::removal(Provider::Microsoft, https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
             Ok((
                 jar,
@@ -308,7 +308,7 @@ pub async fn callback(
             https,
         ),
         Err(Failure::Internal(e)) => {
-            let jar = jar.add(flow::removal(https));
+            let jar = jar.add(flow::removal(Provider::Microsoft, https));
             Ok((jar, AppError::Internal(e)).into_response())
         }
     }

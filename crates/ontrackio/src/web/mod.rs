@@ -122,10 +122,12 @@ impl AppState {
         &self,
         ws: &crate::store::workspaces::Workspace,
     ) -> anyhow::Result<Arc<crate::auth::microsoft::settings::EffectiveSettings>> {
-        self.microsoft
-            .settings
-            .effective(&self.config, &self.db, ws)
-            .await
+        let load = || async {
+            let (_, effective) =
+                crate::auth::microsoft::settings::load_fresh(&self.config, &self.db, ws).await?;
+            Ok(effective)
+        };
+        self.microsoft.settings.effective(ws, load).await
     }
     /// A workspace's row or settings changed on this node: forget them here (other nodes
     /// hear it through the save's `NOTIFY`).

@@ -69,6 +69,8 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
         keys: KeyRing::parse(&KeyRing::generate_encoded()).unwrap(),
         microsoft_authority: OutboundBase::parse("https://login.microsoftonline.com").unwrap(),
         microsoft_graph: OutboundBase::parse("https://graph.microsoft.com").unwrap(),
+        google_issuer: OutboundBase::parse("https://accounts.google.com").unwrap(),
+        google: Default::default(),
         trusted_proxies: vec![],
         azure: AzureEnv::default(),
         log_format: LogFormat::Text,

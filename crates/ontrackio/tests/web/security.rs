@@ -521,7 +521,7 @@ async fn a_callback_after_the_ten_minute_flow_lifetime_says_session_expired() {
     let cb = start_and_authorize(&app, &b, ms::ADELE_UPN).await;
     // The same flow, as it would look eleven minutes later: re-seal its state with t - 11 min.
     let ws = app.workspace("acme").await;
-    let mut flow = ontrackio::auth::microsoft::flow::FlowState::new(
+    let mut flow = ontrackio::auth::oidc::flow::FlowState::new(
         ws.id.as_str(),
         None,
         ontrackio::store::now() - 11 * 60,

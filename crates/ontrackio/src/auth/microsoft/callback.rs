@@ -5,12 +5,12 @@
 
 use super::Microsoft;
 use super::client::{GraphError, MsError};
-use super::flow::FlowState;
 use super::id_token::{self, Expectations};
 use super::policy;
 use super::settings::SignInConfig;
 use crate::accounts::ChangeNotifier;
 use crate::audit::{self, Actor};
+use crate::auth::oidc::flow::FlowState;
 use crate::auth::policy::Refusal;
 use crate::auth::sign_in::{self, ExternalIdentity, Provider, Requester};
 use crate::domain::ReturnTo;
@@ -144,6 +144,7 @@ pub async fn finish(
         directory_names: (me.given_name.is_some() || me.surname.is_some())
             .then(|| policy::names(&me, &claims)),
         new_user_names: policy::names(&me, &claims),
+        organisation_domain: None,
     };
     let health = &ms.settings;
     let record_success = !health.success_recorded_recently(ws.id.as_str());

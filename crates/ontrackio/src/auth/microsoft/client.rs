@@ -1,7 +1,5 @@
-//! Outbound calls to Microsoft: discovery, the token endpoint, JWKS and Graph `/me`.
-//! One pooled HTTP client per process, https only (loopback excepted, checked in config),
-//! timeouts, a response-size cap, and no redirects followed — a redirect from Microsoft's
-//! token endpoint would otherwise carry the client secret somewhere else.
+//! Outbound calls to Microsoft: discovery, the token endpoint and Graph `/me`, through the
+//! shared outbound client (`auth::oidc::http`: pooled, capped, no redirects).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,11 +9,9 @@ use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::auth::oidc::http::{Outbound, Unanswered};
 use crate::config::OutboundBase;
 
-/// Bodies above this are refused without being held in memory: the largest legitimate
-/// one (a JWKS with a few certificates) is a few kilobytes.
-const MAX_BODY: usize = 256 * 1024;
 const DISCOVERY_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// What went wrong talking to Microsoft.
@@ -35,6 +31,12 @@ pub enum MsError {
     /// The answer does not belong to the configured authority.
     #[error("{0}")]
     Untrusted(String),
+}
+
+impl From<Unanswered> for MsError {
+    fn from(e: Unanswered) -> Self {
+        Self::Transport(e.0)
+    }
 }
 
 impl MsError {
@@ -104,15 +106,12 @@ pub enum GraphError {
 }
 
 pub struct MicrosoftClient {
-    http: reqwest::Client,
+    http: Outbound,
     authority: OutboundBase,
     /// `{graph}/v1.0/me`, parsed once: every sign-in calls it.
     graph_me: reqwest::Url,
     discovery: Mutex<HashMap<String, (Instant, Arc<Discovery>)>>,
 }
-
-/// Idle connections kept per Microsoft host: more than a node needs between bursts.
-const IDLE_CONNECTIONS_PER_HOST: usize = 32;
 
 impl MicrosoftClient {
     pub fn new(
@@ -120,18 +119,7 @@ impl MicrosoftClient {
         graph: OutboundBase,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            // After a burst, connections beyond this many idle ones are closed rather than
-            // kept (each holds hyper's buffers: ~20 KB). At 1,000 concurrent flows the pool
-            // had grown to ~490 connections to the token endpoint.
-            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
-            .user_agent(concat!("OnTrackio/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| anyhow::anyhow!("Failed to build the HTTP client for Microsoft: {e}"))?;
+        let http = Outbound::new("Microsoft", timeout)?;
         let graph_me = reqwest::Url::parse(&format!("{}/v1.0/me", graph.as_str()))
             .map_err(|e| anyhow::anyhow!("Microsoft Graph URL: {e}"))?;
         Ok(Self {
@@ -140,6 +128,11 @@ impl MicrosoftClient {
             graph_me,
             discovery: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The outbound client (signing keys are fetched through it).
+    pub fn http(&self) -> &Outbound {
+        &self.http
     }
 
     pub fn authority(&self) -> &str {
@@ -156,31 +149,6 @@ impl MicrosoftClient {
         format!("{}/{tid}/v2.0", self.authority.as_str())
     }
 
-    /// Reads a body up to `MAX_BODY`, refusing more without buffering it.
-    async fn read_capped(mut resp: reqwest::Response) -> Result<(u16, Vec<u8>), MsError> {
-        let status = resp.status().as_u16();
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(MsError::Transport(format!(
-                "Microsoft sent an oversized answer (HTTP {status})"
-            )));
-        }
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_BODY {
-                        return Err(MsError::Transport(format!(
-                            "Microsoft sent an oversized answer (HTTP {status})"
-                        )));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => return Ok((status, body)),
-                Err(e) => return Err(transport(e)),
-            }
-        }
-    }
-
     /// The tenant's discovery document, cached for a day, and refused unless it describes
     /// the configured authority (a document pointing elsewhere would send the code and
     /// the client secret there).
@@ -192,8 +160,9 @@ impl MicrosoftClient {
         }
         let base = self.tenant_base(tenant);
         let url = format!("{base}/v2.0/.well-known/openid-configuration");
-        let resp = self.http.get(&url).send().await.map_err(transport)?;
-        let (status, body) = Self::read_capped(resp).await?;
+        let url = reqwest::Url::parse(&url)
+            .map_err(|_| MsError::Untrusted(format!("“{tenant}” is not a tenant segment")))?;
+        let (status, body) = self.http.get(url, None).await?;
         if status != 200 {
             return Err(oauth_error(status, &body));
         }
@@ -253,14 +222,7 @@ impl MicrosoftClient {
             ("code_verifier", verifier),
             ("client_secret", secret.expose_secret()),
         ];
-        let resp = self
-            .http
-            .post(token_endpoint.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(transport)?;
-        let (status, body) = Self::read_capped(resp).await?;
+        let (status, body) = self.http.post_form(token_endpoint.clone(), &form).await?;
         if status != 200 {
             return Err(oauth_error(status, &body));
         }
@@ -291,14 +253,9 @@ impl MicrosoftClient {
             ("grant_type", "client_credentials"),
             ("client_secret", secret.expose_secret()),
         ];
-        let resp = self
-            .http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(transport)?;
-        let (status, body) = Self::read_capped(resp).await?;
+        let url = reqwest::Url::parse(&url)
+            .map_err(|_| MsError::Untrusted(format!("“{tenant}” is not a tenant segment")))?;
+        let (status, body) = self.http.post_form(url, &form).await?;
         if status == 200 {
             Ok(())
         } else {
@@ -306,28 +263,11 @@ impl MicrosoftClient {
         }
     }
 
-    /// Fetches a JWKS document (the cache in `jwks` decides when).
-    pub async fn fetch_jwks(&self, uri: &str) -> Result<Vec<u8>, MsError> {
-        let resp = self.http.get(uri).send().await.map_err(transport)?;
-        let (status, body) = Self::read_capped(resp).await?;
-        if status != 200 {
-            return Err(MsError::Transport(format!(
-                "Microsoft's signing keys answered HTTP {status}"
-            )));
-        }
-        Ok(body)
-    }
-
     /// `GET {graph}/v1.0/me` with the user's access token.
     pub async fn me(&self, access_token: &SecretString) -> Result<GraphMe, GraphError> {
-        let resp = self
+        let (status, body) = self
             .http
-            .get(self.graph_me.clone())
-            .bearer_auth(access_token.expose_secret())
-            .send()
-            .await
-            .map_err(|e| GraphError::Other(transport(e).to_string()))?;
-        let (status, body) = Self::read_capped(resp)
+            .get(self.graph_me.clone(), Some(access_token.expose_secret()))
             .await
             .map_err(|e| GraphError::Other(e.to_string()))?;
         match status {
@@ -340,17 +280,6 @@ impl MicrosoftClient {
             ))),
         }
     }
-}
-
-fn transport(e: reqwest::Error) -> MsError {
-    let what = if e.is_timeout() {
-        "Microsoft did not answer in time"
-    } else if e.is_connect() {
-        "Microsoft could not be reached"
-    } else {
-        "The connection to Microsoft failed"
-    };
-    MsError::Transport(what.into())
 }
 
 fn oauth_error(status: u16, body: &[u8]) -> MsError {

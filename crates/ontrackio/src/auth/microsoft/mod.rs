@@ -4,11 +4,8 @@
 pub mod aadsts;
 pub mod callback;
 pub mod client;
-pub mod flow;
 pub mod id_token;
-pub mod jwks;
 pub mod policy;
-pub mod rs256;
 pub mod settings;
 
 use std::sync::Arc;
@@ -49,7 +46,7 @@ pub struct Microsoft {
     /// browser to Microsoft, so a script must not use us to hammer it. Per node: with N
     /// nodes behind a balancer a client gets at most N times this.
     pub start_limiter: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
-    pub jwks: jwks::JwksCache,
+    pub jwks: crate::auth::oidc::jwks::JwksCache,
     pub settings: settings::SettingsCache,
     /// Admits `ONTRACKIO_CALLBACKS_IN_FLIGHT` callbacks to their outbound calls at a time.
     pub finishing: tokio::sync::Semaphore,
@@ -69,7 +66,7 @@ impl Microsoft {
                 config.microsoft_graph.clone(),
                 config.microsoft_timeout,
             )?,
-            jwks: jwks::JwksCache::default(),
+            jwks: crate::auth::oidc::jwks::JwksCache::default(),
             start_limiter: governor::RateLimiter::keyed(flow_start_quota(
                 config.flow_starts_per_minute,
             )),

@@ -2,22 +2,14 @@
 //! card's stored value, else the `AZURE_*` variable, else the default (DESIGN §5.3), and
 //! the in-process cache every save invalidates on every node (DESIGN §8).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use anyhow::Context;
-use parking_lot::RwLock;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::broadcast;
 
 use crate::config::{AzureEnv, BaseUrl, Config};
 use crate::crypto::KeyRing;
 use crate::domain::{
     ClientId, EmailDomain, RedirectUri, TenantSetting, WorkspaceId, check_client_secret,
 };
-use crate::listening::ChangeListening;
 use crate::store::Db;
 use crate::store::microsoft_settings::{self as stored, StoredSettings};
 use crate::store::workspaces::Workspace;
@@ -26,25 +18,8 @@ use crate::store::workspaces::Workspace;
 pub const SETTINGS_SAVED: &str = "Microsoft Entra ID settings saved";
 pub const CONNECTION_TESTED: &str = "Microsoft Entra ID connection tested";
 
-/// Where an effective value comes from; the card shows it next to each field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Card,
-    Environment,
-    Default,
-}
-
-#[derive(Clone, Debug)]
-pub struct Effective<T> {
-    pub value: T,
-    pub source: Source,
-}
-
-impl<T> Effective<T> {
-    fn new(value: T, source: Source) -> Self {
-        Self { value, source }
-    }
-}
+use crate::auth::effective::pick;
+pub use crate::auth::effective::{Effective, Source};
 
 /// Everything the sign-in flow needs, present only when sign-in can work. `Debug` is
 /// safe: `SecretString` prints as redacted.
@@ -219,15 +194,6 @@ pub fn env_tenant(env: &AzureEnv) -> Option<TenantSetting> {
     non_blank(env.tenant_id.as_ref()).and_then(|s| TenantSetting::parse(s).ok())
 }
 
-/// Card value, else variable, else default.
-fn pick<T>(card: Option<T>, env: Option<T>, default: T) -> Effective<T> {
-    match (card, env) {
-        (Some(v), _) => Effective::new(v, Source::Card),
-        (None, Some(v)) => Effective::new(v, Source::Environment),
-        (None, None) => Effective::new(default, Source::Default),
-    }
-}
-
 /// The pure resolution of DESIGN §5.3 from the stored row (if any), the environment and
 /// the workspace's shared domain list.
 pub fn resolve(config: &Config, ws: &Workspace, row: Option<&StoredSettings>) -> EffectiveSettings {
@@ -286,128 +252,8 @@ pub async fn load_fresh(
     Ok((row, effective))
 }
 
-struct Entry {
-    settings: Arc<EffectiveSettings>,
-    /// The workspace's domain list the entry was built from: the list lives on the
-    /// workspace row, which every request reads anyway, so a change there is seen at once.
-    domains: Vec<EmailDomain>,
-}
-
-/// How often one node writes a success to a workspace's health line at most.
-pub const SUCCESS_WRITE_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Per-process cache of effective settings, invalidated by every save on every node.
-pub struct SettingsCache {
-    entries: RwLock<HashMap<String, Entry>>,
-    /// When this node last wrote "last successful sign-in" to each workspace's health
-    /// line, so a Monday-morning rush writes it once a minute, not once per sign-in.
-    successes: parking_lot::Mutex<HashMap<String, std::time::Instant>>,
-    /// Bumped by every invalidation, so a reader that loaded the database before a save
-    /// committed cannot put its stale result back afterwards.
-    generation: AtomicU64,
-    /// While this node may miss another node's save, the cache is bypassed: the save must
-    /// still show at once.
-    listening: Arc<ChangeListening>,
-    invalidated: broadcast::Sender<String>,
-}
-
-impl SettingsCache {
-    pub fn new(listening: Arc<ChangeListening>) -> Self {
-        Self {
-            entries: RwLock::new(HashMap::new()),
-            successes: parking_lot::Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
-            listening,
-            invalidated: broadcast::Sender::new(64),
-        }
-    }
-
-    pub async fn effective(
-        &self,
-        config: &Config,
-        db: &Db,
-        ws: &Workspace,
-    ) -> anyhow::Result<Arc<EffectiveSettings>> {
-        let cacheable = self.listening.trusted();
-        if cacheable
-            && let Some(e) = self.entries.read().get(ws.id.as_str())
-            && e.domains == ws.allowed_email_domains
-        {
-            return Ok(e.settings.clone());
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let (_, resolved) = load_fresh(config, db, ws).await?;
-        let settings = Arc::new(resolved);
-        if cacheable {
-            let mut entries = self.entries.write();
-            if self.generation.load(Ordering::Acquire) == generation {
-                entries.insert(
-                    ws.id.as_str().to_string(),
-                    Entry {
-                        settings: settings.clone(),
-                        domains: ws.allowed_email_domains.clone(),
-                    },
-                );
-            }
-        }
-        Ok(settings)
-    }
-
-    /// Whether this node wrote a success to the workspace's health line within the last
-    /// [`SUCCESS_WRITE_INTERVAL`] and has seen no failure since: the line would not
-    /// change but for its time, so the write is skipped. (A failure recorded by another
-    /// node can therefore stay on the line for up to that interval after sign-ins work
-    /// again.)
-    pub fn success_recorded_recently(&self, workspace_id: &str) -> bool {
-        self.successes
-            .lock()
-            .get(workspace_id)
-            .is_some_and(|at| at.elapsed() < SUCCESS_WRITE_INTERVAL)
-    }
-
-    /// This node has just committed a success to the health line.
-    pub fn note_success_recorded(&self, workspace_id: &str) {
-        self.successes
-            .lock()
-            .insert(workspace_id.to_string(), std::time::Instant::now());
-    }
-
-    /// This node has recorded a failure: the next success must be written at once.
-    pub fn note_failure_recorded(&self, workspace_id: &str) {
-        self.successes.lock().remove(workspace_id);
-    }
-
-    /// Forgets one workspace's settings (after a save here, or a notification).
-    pub fn invalidate(&self, workspace_id: &str) {
-        {
-            let mut entries = self.entries.write();
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.remove(workspace_id);
-        }
-        let _ = self.invalidated.send(workspace_id.to_string());
-    }
-
-    /// Forgets everything: notifications may have been missed.
-    pub fn clear(&self) {
-        let mut entries = self.entries.write();
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
-    }
-
-    /// Workspace ids as this node's cache forgets them (observability and tests).
-    pub fn subscribe_invalidations(&self) -> broadcast::Receiver<String> {
-        self.invalidated.subscribe()
-    }
-
-    pub fn is_listening(&self) -> bool {
-        self.listening.is_listening()
-    }
-
-    /// Resolves once this node receives change notifications (PostgreSQL only).
-    pub async fn wait_until_listening(&self) {
-        self.listening.wait_until_listening().await;
-    }
-}
+/// The per-process cache of every workspace's effective Microsoft settings.
+pub type SettingsCache = crate::auth::settings_cache::SettingsCache<EffectiveSettings>;
 
 /// The card's health line: a successful Microsoft sign-in (inside its transaction).
 pub async fn record_success(
@@ -485,6 +331,8 @@ mod tests {
             keys: KeyRing::parse(&KeyRing::generate_encoded()).unwrap(),
             microsoft_authority: OutboundBase::parse("https://login.microsoftonline.com").unwrap(),
             microsoft_graph: OutboundBase::parse("https://graph.microsoft.com").unwrap(),
+            google_issuer: OutboundBase::parse("https://accounts.google.com").unwrap(),
+            google: Default::default(),
             trusted_proxies: vec![],
             azure,
             log_format: LogFormat::Text,

@@ -1,7 +1,8 @@
-//! Signing keys, cached per JWKS URL (DESIGN §5.1, Microsoft's key-rollover guidance):
-//! a day's TTL, an immediate refetch when a token names an unknown `kid` — but at most one
-//! such refetch per 5 minutes, so a flood of made-up `kid`s cannot make us hammer
-//! Microsoft — and the last good keys kept when a fetch fails.
+//! Signing keys, cached per JWKS URL (DESIGN §5.1, Microsoft's key-rollover guidance,
+//! which Google's rotation also fits): a day's TTL, an immediate refetch when a token
+//! names an unknown `kid` — but at most one such refetch per 5 minutes, so a flood of
+//! made-up `kid`s cannot make us hammer the provider — and the last good keys kept when a
+//! fetch fails.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use jsonwebtoken::DecodingKey;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
-use super::client::{MicrosoftClient, MsError};
+use super::http::{Outbound, Unanswered};
 
 const TTL: Duration = Duration::from_secs(24 * 3600);
 const MIN_REFETCH: Duration = Duration::from_secs(5 * 60);
@@ -19,7 +20,8 @@ const MIN_REFETCH: Duration = Duration::from_secs(5 * 60);
 /// One RSA signing key, parsed once.
 pub struct SigningKey {
     pub kid: Option<String>,
-    /// Microsoft's per-key `issuer` (possibly the `{tenantid}` template).
+    /// The key's own `issuer`, when the JWKS names one (Microsoft's, possibly the
+    /// `{tenantid}` template; Google names none).
     pub issuer: Option<String>,
     pub key: DecodingKey,
 }
@@ -46,7 +48,7 @@ pub enum KeyError {
     #[error("the token names no key id and the directory publishes several keys")]
     AmbiguousKey,
     #[error(transparent)]
-    Fetch(#[from] MsError),
+    Fetch(#[from] Unanswered),
 }
 
 #[derive(Deserialize)]
@@ -69,9 +71,9 @@ struct Jwk {
     issuer: Option<String>,
 }
 
-fn parse(body: &[u8]) -> Result<Vec<Arc<SigningKey>>, MsError> {
+fn parse(body: &[u8]) -> Result<Vec<Arc<SigningKey>>, Unanswered> {
     let doc: JwksDoc = serde_json::from_slice(body)
-        .map_err(|_| MsError::Transport("Microsoft's signing keys could not be read".into()))?;
+        .map_err(|_| Unanswered("the signing keys could not be read".into()))?;
     Ok(doc
         .keys
         .into_iter()
@@ -109,7 +111,7 @@ impl JwksCache {
     /// limited) when the kid is unknown.
     pub async fn key(
         &self,
-        client: &MicrosoftClient,
+        http: &Outbound,
         uri: &str,
         kid: Option<&str>,
     ) -> Result<Arc<SigningKey>, KeyError> {
@@ -133,7 +135,7 @@ impl JwksCache {
         }
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match client.fetch_jwks(uri).await.and_then(|b| parse(&b)) {
+        match http.fetch_jwks(uri).await.and_then(|b| parse(&b)) {
             Ok(keys) => {
                 let picked = Self::pick(&keys, kid);
                 let mut entries = self.entries.lock();
@@ -143,7 +145,7 @@ impl JwksCache {
                 picked
             }
             Err(err) => {
-                // Keep serving the last good keys when Microsoft is briefly unreachable.
+                // Keep serving the last good keys when the provider is briefly unreachable.
                 let entries = self.entries.lock();
                 match entries.get(uri) {
                     Some(e) if !e.keys.is_empty() => Self::pick(&e.keys, kid),

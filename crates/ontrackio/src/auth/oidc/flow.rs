@@ -1,6 +1,7 @@
-//! The state of one sign-in attempt between `/auth/microsoft` and its callback. It lives
+//! The state of one sign-in attempt between `/auth/<provider>` and its callback. It lives
 //! in an encrypted, authenticated cookie (axum-extra private cookies, AES-GCM), so no row
-//! is written for anonymous visitors and any node can finish the flow.
+//! is written for anonymous visitors and any node can finish the flow. Each provider has
+//! its own cookie, scoped to its own paths, so two flows never overwrite each other.
 
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use base64::Engine;
@@ -8,18 +9,27 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::auth::sign_in::Provider;
 use crate::crypto::random_token;
 
 pub const LIFETIME_SECS: i64 = 10 * 60;
-pub const COOKIE_PATH: &str = "/auth/microsoft";
 
 /// `__Secure-` on https: the browser refuses it from plain http. (`__Host-` would need
 /// `Path=/`; the flow cookie is deliberately scoped to the flow's own paths.)
-pub fn cookie_name(https: bool) -> &'static str {
-    if https {
-        "__Secure-ontrackio_msflow"
-    } else {
-        "ontrackio_msflow"
+pub fn cookie_name(provider: Provider, https: bool) -> &'static str {
+    match (provider, https) {
+        (Provider::Microsoft, true) => "__Secure-ontrackio_msflow",
+        (Provider::Microsoft, false) => "ontrackio_msflow",
+        (Provider::Google, true) => "__Secure-ontrackio_gflow",
+        (Provider::Google, false) => "ontrackio_gflow",
+    }
+}
+
+/// `/auth/<provider>`: the start and the callback, nothing else, see the cookie.
+pub fn cookie_path(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Microsoft => "/auth/microsoft",
+        Provider::Google => "/auth/google",
     }
 }
 
@@ -60,9 +70,9 @@ impl FlowState {
         now < self.t || now - self.t > LIFETIME_SECS
     }
 
-    pub fn cookie(&self, https: bool) -> Cookie<'static> {
+    pub fn cookie(&self, provider: Provider, https: bool) -> Cookie<'static> {
         let value = serde_json::to_string(self).expect("flow state serialises");
-        let mut c = base(value, https);
+        let mut c = base(provider, value, https);
         c.set_max_age(time::Duration::seconds(LIFETIME_SECS));
         c
     }
@@ -72,9 +82,9 @@ impl FlowState {
     }
 }
 
-fn base(value: String, https: bool) -> Cookie<'static> {
-    Cookie::build((cookie_name(https), value))
-        .path(COOKIE_PATH)
+fn base(provider: Provider, value: String, https: bool) -> Cookie<'static> {
+    Cookie::build((cookie_name(provider, https), value))
+        .path(cookie_path(provider))
         .http_only(true)
         .secure(https)
         .same_site(SameSite::Lax)
@@ -82,8 +92,8 @@ fn base(value: String, https: bool) -> Cookie<'static> {
 }
 
 /// Clears the flow cookie: it is single-use whatever the outcome.
-pub fn removal(https: bool) -> Cookie<'static> {
-    let mut c = base(String::new(), https);
+pub fn removal(provider: Provider, https: bool) -> Cookie<'static> {
+    let mut c = base(provider, String::new(), https);
     c.make_removal();
     c
 }
@@ -108,16 +118,19 @@ mod tests {
         assert!(f.is_expired(999));
         let g = FlowState::new("w", None, 1000);
         assert!(f.s != g.s && f.n != g.n && f.v != g.v);
-        let c = f.cookie(true);
+        let c = f.cookie(Provider::Microsoft, true);
         assert_eq!(c.name(), "__Secure-ontrackio_msflow");
-        assert_eq!(c.path(), Some(COOKIE_PATH));
+        assert_eq!(c.path(), Some("/auth/microsoft"));
+        let g = f.cookie(Provider::Google, true);
+        assert_eq!(g.name(), "__Secure-ontrackio_gflow");
+        assert_eq!(g.path(), Some("/auth/google"));
         assert_eq!(c.http_only(), Some(true));
         assert_eq!(FlowState::from_cookie_value(c.value()), Some(f));
     }
 }
 
 /// The callback's parameters, each at most once (two `code`s or `state`s is a crafted URL,
-/// not Microsoft's).
+/// not the provider's).
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct CallbackParams {
     pub code: Option<String>,

@@ -1,0 +1,1 @@
+//! The effective Google sign-in settings of a workspace (being written).
