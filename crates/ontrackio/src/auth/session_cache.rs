@@ -11,9 +11,18 @@
 //!   through [`OutsideChanges`], checked with one `fstat` before any entry is trusted;
 //! - an entry is reread at least every [`MAX_AGE_SECS`] whatever happens, so a write path
 //!   that forgot to say so cannot keep a stale answer for long;
-//! - on PostgreSQL, where other nodes write too and a `NOTIFY` would arrive a moment after
-//!   their commit, the cache is off: "disabling a user ends their sessions" stays immediate
-//!   on every node.
+//! - on PostgreSQL, other nodes and the command-line tool write too: the database announces
+//!   every change to a user or their sessions at its commit (migration 0005's triggers,
+//!   `NOTIFY ontrackio_users`), each node's change listener (`web::changes`) calls
+//!   [`SessionCache::forget_user`], and the cache answers only while that listener is
+//!   connected ([`ChangeListening`]); it is emptied when the listener drops and again when
+//!   it is back, since whatever was announced in between reached nobody.
+//!
+//! So on PostgreSQL a change made on another node reaches this node's cache when its
+//! notification arrives, a moment after the change's commit (the accepted decision;
+//! `tests/web/multi_node.rs` measures it). Within that moment a page view may still be
+//! answered as before; a state-changing request never is: the edge reads every POST's
+//! session from the database (`web::edge`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -23,8 +32,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use parking_lot::RwLock;
+use tokio::sync::broadcast;
 
 use crate::domain::UserId;
+use crate::listening::ChangeListening;
 use crate::store::users::User;
 
 /// How long an entry may be trusted without being reread, whatever the change counters say.
@@ -73,8 +84,20 @@ struct Entry<V> {
 #[derive(Clone, Copy)]
 pub struct Ticket(u64);
 
+/// What a [`SessionCache`] was told to forget, for whoever subscribed (the tests wait on
+/// it instead of guessing how long a notification takes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forgotten {
+    User(UserId),
+    All,
+}
+
 pub struct SessionCache<V> {
     enabled: bool,
+    /// Whether this node hears every change (always on SQLite; on PostgreSQL while its
+    /// change listener is connected). Nothing is answered or kept otherwise.
+    listening: Option<Arc<ChangeListening>>,
+    forgotten: broadcast::Sender<Forgotten>,
     entries: RwLock<HashMap<String, Entry<V>>>,
     /// Counts every change; stripes and `all` hold the count at their last change.
     counter: AtomicU64,
@@ -84,19 +107,26 @@ pub struct SessionCache<V> {
 }
 
 impl<V> SessionCache<V> {
-    /// A cache that keeps nothing (PostgreSQL, or when told off).
+    /// A cache that keeps nothing.
     pub fn disabled() -> Self {
-        Self::new(false, None)
+        Self::new(false, None, None)
     }
 
-    /// A working cache; `outside` watches for other processes' writes to the same file.
-    pub fn enabled(outside: Option<OutsideChanges>) -> Self {
-        Self::new(true, outside)
+    /// A working cache, trusted only while `listening` says this node hears every change;
+    /// `outside` watches for other processes' writes to the same SQLite file.
+    pub fn enabled(outside: Option<OutsideChanges>, listening: Arc<ChangeListening>) -> Self {
+        Self::new(true, outside, Some(listening))
     }
 
-    fn new(enabled: bool, outside: Option<OutsideChanges>) -> Self {
+    fn new(
+        enabled: bool,
+        outside: Option<OutsideChanges>,
+        listening: Option<Arc<ChangeListening>>,
+    ) -> Self {
         Self {
             enabled,
+            listening,
+            forgotten: broadcast::Sender::new(64),
             entries: RwLock::new(HashMap::new()),
             counter: AtomicU64::new(0),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
@@ -110,9 +140,14 @@ impl<V> SessionCache<V> {
         Ticket(self.counter.load(SeqCst))
     }
 
+    /// Whether entries may be answered or kept now.
+    fn trusted(&self) -> bool {
+        self.enabled && self.listening.as_ref().is_some_and(|l| l.trusted())
+    }
+
     /// The session behind a token hash, if what this node read can still be trusted at `now`.
     pub fn get(&self, token_hash: &str, now: i64) -> Option<Session<V>> {
-        if !self.enabled {
+        if !self.trusted() {
             return None;
         }
         if let Some(outside) = &self.outside
@@ -131,7 +166,7 @@ impl<V> SessionCache<V> {
 
     /// Keeps what the database said, unless something changed since `ticket` was taken.
     pub fn keep(&self, ticket: Ticket, token_hash: &str, session: Session<V>, now: i64) {
-        if !self.enabled
+        if !self.trusted()
             || self.all.load(SeqCst) > ticket.0
             || self.stripe(&session.user.id).load(SeqCst) > ticket.0
         {
@@ -161,6 +196,7 @@ impl<V> SessionCache<V> {
         if self.enabled {
             let n = self.counter.fetch_add(1, SeqCst) + 1;
             self.stripe(user).fetch_max(n, SeqCst);
+            self.announce(|| Forgotten::User(user.clone()));
         }
     }
 
@@ -170,6 +206,18 @@ impl<V> SessionCache<V> {
             let n = self.counter.fetch_add(1, SeqCst) + 1;
             self.all.fetch_max(n, SeqCst);
             self.entries.write().clear();
+            self.announce(|| Forgotten::All);
+        }
+    }
+
+    /// Each [`Forgotten`] from now on, after it took effect.
+    pub fn subscribe(&self) -> broadcast::Receiver<Forgotten> {
+        self.forgotten.subscribe()
+    }
+
+    fn announce(&self, what: impl FnOnce() -> Forgotten) {
+        if self.forgotten.receiver_count() > 0 {
+            let _ = self.forgotten.send(what());
         }
     }
 
@@ -256,6 +304,10 @@ mod tests {
         })
     }
 
+    fn single_node() -> Arc<ChangeListening> {
+        Arc::new(ChangeListening::new(true))
+    }
+
     fn session(user: Arc<User>) -> Session<()> {
         Session {
             view: Arc::new(()),
@@ -268,7 +320,7 @@ mod tests {
 
     #[test]
     fn an_entry_is_kept_until_its_user_changes() {
-        let c = SessionCache::<()>::enabled(None);
+        let c = SessionCache::<()>::enabled(None, single_node());
         let t = c.ticket();
         c.keep(t, "h1", session(user("a")), 100);
         c.keep(t, "h2", session(user("b")), 100);
@@ -287,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_read_that_raced_a_write_is_not_kept() {
-        let c = SessionCache::<()>::enabled(None);
+        let c = SessionCache::<()>::enabled(None, single_node());
         let before_write = c.ticket();
         // The write commits and is announced while the read is on its way.
         c.forget_user(&UserId::from_db("a".to_string()));
@@ -301,10 +353,42 @@ mod tests {
 
     #[test]
     fn entries_are_reread_after_their_maximum_age() {
-        let c = SessionCache::<()>::enabled(None);
+        let c = SessionCache::<()>::enabled(None, single_node());
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100 + MAX_AGE_SECS - 1).is_some());
         assert!(c.get("h", 100 + MAX_AGE_SECS).is_none());
+    }
+
+    #[test]
+    fn on_several_nodes_entries_are_answered_and_kept_only_while_the_node_is_listening() {
+        let listening = Arc::new(ChangeListening::new(false));
+        let c = SessionCache::<()>::enabled(None, listening.clone());
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_none(), "kept before the listener was up");
+        listening.set_listening(true);
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_some());
+        // The listener drops: the entry is not answered, even before anyone empties it.
+        listening.set_listening(false);
+        assert!(c.get("h", 100).is_none(), "answered while not listening");
+        c.keep(c.ticket(), "h2", session(user("b")), 100);
+        listening.set_listening(true);
+        assert!(c.get("h2", 100).is_none(), "kept while not listening");
+    }
+
+    #[test]
+    fn subscribers_hear_what_was_forgotten_after_it_took_effect() {
+        let c = SessionCache::<()>::enabled(None, single_node());
+        let mut heard = c.subscribe();
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        c.forget_user(&UserId::from_db("a".to_string()));
+        assert_eq!(
+            heard.try_recv().unwrap(),
+            Forgotten::User(UserId::from_db("a".to_string()))
+        );
+        assert!(c.get("h", 100).is_none());
+        c.forget_all();
+        assert_eq!(heard.try_recv().unwrap(), Forgotten::All);
     }
 
     #[test]
@@ -318,7 +402,8 @@ mod tests {
     fn another_process_announcing_a_change_empties_the_cache() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
-        let c = SessionCache::<()>::enabled(Some(OutsideChanges::open(&db).unwrap()));
+        let c =
+            SessionCache::<()>::enabled(Some(OutsideChanges::open(&db).unwrap()), single_node());
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100).is_some());
         OutsideChanges::announce(&db).unwrap();

@@ -268,7 +268,8 @@ pub async fn notify_changed<'c, E: Executor<'c, Database = sqlx::Any>>(
         .map(|_| ())
 }
 
-/// A dedicated PostgreSQL connection listening on [`CHANGE_CHANNEL`].
+/// A dedicated PostgreSQL connection listening on [`CHANGE_CHANNEL`] and on the users and
+/// sessions channel ([`super::sessions::CHANGE_CHANNEL`]).
 ///
 /// A lost connection is reported at once (`try_recv` gives `Ok(None)`) instead of being
 /// re-established silently: until LISTEN is back in place the node must not trust its
@@ -286,6 +287,8 @@ pub async fn listen_for_changes(url: &str) -> Result<sqlx::postgres::PgListener,
     let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
     listener.ignore_pool_close_event(true);
     listener.eager_reconnect(false);
-    listener.listen(CHANGE_CHANNEL).await?;
+    listener
+        .listen_all([CHANGE_CHANNEL, super::sessions::CHANGE_CHANNEL])
+        .await?;
     Ok(listener)
 }

@@ -56,6 +56,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "user search",
         include_str!("../../migrations/sqlite/0003_user_search.sql"),
     ),
+    (
+        5,
+        "user change notifications",
+        include_str!("../../migrations/sqlite/0005_user_change_notify.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -72,6 +77,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "user search",
         include_str!("../../migrations/postgres/0003_user_search.sql"),
+    ),
+    (
+        5,
+        "user change notifications",
+        include_str!("../../migrations/postgres/0005_user_change_notify.sql"),
     ),
 ];
 

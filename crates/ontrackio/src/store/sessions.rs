@@ -8,6 +8,11 @@ use super::batch::Statement;
 use super::now;
 use super::users::{self, User};
 
+/// PostgreSQL channel on which the database announces, at commit, that a user's row or one
+/// of their sessions changed (payload: the user's id). Sent by the triggers of migration
+/// 0005, so every write path and the command-line tool announce alike.
+pub const CHANGE_CHANNEL: &str = "ontrackio_users";
+
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub workspace: &'a WorkspaceId,

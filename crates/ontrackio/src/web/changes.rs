@@ -1,13 +1,15 @@
 //! On PostgreSQL, one connection per node listens for other nodes' changes to shared rows
-//! (a workspace's sign-in settings and its allowed domains) and makes this node's caches
-//! forget them; it reconnects with backoff, and while it is down the caches are not
-//! trusted (`ChangeListening`). On SQLite there is a single node, which forgets locally.
+//! (a workspace's sign-in settings and its allowed domains; users and their sessions, which
+//! the database itself announces) and makes this node's caches forget them; it reconnects
+//! with backoff, and while it is down the caches are not trusted (`ChangeListening`). On
+//! SQLite there is a single node, which forgets locally.
 
 use std::time::Duration;
 
 use super::AppState;
 use crate::config::DatabaseUrl;
-use crate::store::microsoft_settings as stored;
+use crate::domain::UserId;
+use crate::store::{self, microsoft_settings as stored};
 
 /// This node's caches of one workspace's shared rows are stale.
 pub fn forget_workspace(state: &AppState, workspace_id: &str) {
@@ -18,6 +20,7 @@ pub fn forget_workspace(state: &AppState, workspace_id: &str) {
 }
 
 fn forget_everything(state: &AppState) {
+    state.sessions.forget_all();
     state.microsoft.settings.clear();
     state.workspaces.clear();
 }
@@ -38,6 +41,10 @@ pub async fn follow(state: AppState) {
                 tracing::debug!("listening for changes to shared rows");
                 loop {
                     match listener.try_recv().await {
+                        Ok(Some(n)) if n.channel() == store::sessions::CHANGE_CHANNEL => {
+                            let user = UserId::from_db(n.payload().to_string());
+                            state.sessions.forget_user(&user);
+                        }
                         Ok(Some(n)) => forget_workspace(&state, n.payload()),
                         // The connection dropped: stop trusting the caches until a new
                         // LISTEN is in place (anything sent meanwhile is lost).

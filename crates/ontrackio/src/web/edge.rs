@@ -1,5 +1,6 @@
 //! What every workspace request passes through, in this order: the site its `Host` names,
-//! the signed-in user of a workspace, then CSRF for state-changing requests.
+//! the signed-in user of a workspace (read from the database for a state-changing request),
+//! then CSRF for state-changing requests.
 //!
 //! A `tower` service rather than `middleware::from_fn`: `from_fn` clones the routes below it
 //! and boxes a future on every request. Here a page view that the caches can answer alone
@@ -105,11 +106,13 @@ where
         Err(page) => return Ok(page),
     };
     if let host::Site::Workspace(ws) = &site {
-        let cu = match session::load(&state, ws, req.headers()).await {
+        // A state-changing request reads its session from the database, never the cache.
+        let changing = csrf::is_state_changing(req.method());
+        let cu = match session::load(&state, ws, req.headers(), changing).await {
             Ok(cu) => cu,
             Err(page) => return Ok(page),
         };
-        if csrf::is_state_changing(req.method()) {
+        if changing {
             req = match csrf::verify(&state, ws, cu.as_ref(), req).await {
                 Ok(req) => req,
                 Err(page) => return Ok(page),

@@ -91,15 +91,14 @@ impl AppState {
         key[..32].copy_from_slice(config.keys.derive("cookie-encryption").as_ref());
         key[32..].copy_from_slice(config.keys.derive("cookie-signing").as_ref());
         let flow_key = Key::from(&key);
-        let sessions = match crate::store::sqlite_path(&config.database_url) {
-            Some(path) => {
-                let outside = OutsideChanges::open(&path).with_context(|| {
-                    format!("cannot open {}", OutsideChanges::path_for(&path).display())
-                })?;
-                SessionCache::enabled(Some(outside))
-            }
-            None => SessionCache::disabled(),
+        // On PostgreSQL, trusted while this node hears the database's change notifications.
+        let outside = match crate::store::sqlite_path(&config.database_url) {
+            Some(path) => Some(OutsideChanges::open(&path).with_context(|| {
+                format!("cannot open {}", OutsideChanges::path_for(&path).display())
+            })?),
+            None => None,
         };
+        let sessions = SessionCache::enabled(outside, listening.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,

@@ -39,11 +39,15 @@ impl CurrentUser {
 }
 
 /// The signed-in user of a workspace request, if its session cookie holds a live session;
-/// `Err` is the page to answer instead (the database failed).
+/// `Err` is the page to answer instead (the database failed). `from_database`: ask the
+/// database whatever the cache holds — for every state-changing request, so that a change
+/// another node made a moment ago (whose notification may still be on its way, see
+/// `auth::session_cache`) is never acted upon.
 pub async fn load(
     state: &AppState,
     ws: &Arc<Workspace>,
     headers: &axum::http::HeaderMap,
+    from_database: bool,
 ) -> Result<Option<CurrentUser>, Response> {
     let Some(token) = token_of(state, headers) else {
         return Ok(None);
@@ -51,7 +55,12 @@ pub async fn load(
     let hash = token.hash_hex();
     let hash = hash.as_str();
     let now = store::now();
-    match from_cache(state, ws, hash, now) {
+    let cached = if from_database {
+        Cached::Unknown
+    } else {
+        from_cache(state, ws, hash, now)
+    };
+    match cached {
         Cached::Answer(cu) => return Ok(cu),
         Cached::Touch(cu) => {
             // Once a minute per session: `last_seen_at` for the idle timeout.
@@ -63,7 +72,7 @@ pub async fn load(
         }
         Cached::Unknown => {}
     }
-    Box::pin(from_database(state, ws.clone(), hash.to_string(), now))
+    Box::pin(read_database(state, ws.clone(), hash.to_string(), now))
         .await
         .map_err(|e| AppError::from(e).into_response())
 }
@@ -123,7 +132,7 @@ fn from_cache(state: &AppState, ws: &Arc<Workspace>, hash: &str, now: i64) -> Ca
     }
 }
 
-async fn from_database(
+async fn read_database(
     state: &AppState,
     ws: Arc<Workspace>,
     hash: String,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use ontrackio::Application;
 use ontrackio::audit::actions;
+use ontrackio::auth::session_cache::Forgotten;
 use ontrackio::auth::throttle;
 use ontrackio::config::{BaseUrl, Config, DatabaseUrl, OutboundBase};
 use ontrackio::crypto::KeyRing;
@@ -27,7 +28,7 @@ use ontrackio::web::AppState;
 use reqwest::{Client, Response, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::helpers::*;
 
@@ -142,6 +143,23 @@ impl Cluster {
 
     async fn add_employee(&self, email: &str) -> UserId {
         add_password_user(&self.db, "acme", email, Role::Employee).await
+    }
+
+    async fn user_id(&self, email: &str) -> UserId {
+        let id: String = sqlx::query_scalar("SELECT id FROM users WHERE email_normalized = $1")
+            .bind(email.to_string())
+            .fetch_one(self.db.pool())
+            .await
+            .unwrap();
+        UserId::from_db(id)
+    }
+
+    /// What each node's session cache forgets from now on.
+    fn hear_forgotten(&self) -> Vec<broadcast::Receiver<Forgotten>> {
+        self.nodes
+            .iter()
+            .map(|n| n.state.sessions.subscribe())
+            .collect()
     }
 
     async fn count(&self, sql: &str, bind: &str) -> i64 {
@@ -289,8 +307,13 @@ async fn a_session_made_on_one_node_works_on_all_and_a_logout_on_another_ends_it
     }
     // The logout form comes from node 0 and is posted to node 2: CSRF tokens hold on
     // every node too.
+    let admin = cl.user_id("admin@acme.test").await;
+    let mut heard = cl.hear_forgotten();
     let r = b.submit(0, "/admin/dashboard", 2, "/logout", &[]).await;
     assert_redirects_to(&r, "/login?notice=signed-out");
+    // Every node cached the session; each forgets it when the database's notification of
+    // the deleted row arrives (a moment after the commit: the accepted design).
+    until_every_node_forgot(&mut heard, &admin).await;
     for n in 0..3 {
         let replay = cl.browser();
         let r = replay
@@ -468,6 +491,7 @@ async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
     }
     let admin = cl.browser();
     admin.sign_in(1, "admin@acme.test", PASSWORD).await;
+    let mut heard = cl.hear_forgotten();
     let r = admin
         .submit(
             2,
@@ -478,6 +502,7 @@ async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
         )
         .await;
     assert_redirects_to(&r, "/admin/users?notice=updated");
+    until_every_node_forgot(&mut heard, &emp).await;
     for n in 0..3 {
         for (name, b) in [("laptop", &laptop), ("phone", &phone)] {
             let r = b.get(n, "/my/dashboard").await;
@@ -499,6 +524,219 @@ async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
     // Refused like a wrong password (the page confirms nothing).
     let r = cl.browser().sign_in(2, "emp@acme.test", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Waits (bounded) until every node's session cache has forgotten `user`, and says how long
+/// after the change's response that took: the window in which another node could still
+/// answer a page from what it had cached.
+async fn until_every_node_forgot(heard: &mut [broadcast::Receiver<Forgotten>], user: &UserId) {
+    let returned = Instant::now();
+    for (n, rx) in heard.iter_mut().enumerate() {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                match rx.recv().await {
+                    Ok(Forgotten::User(u)) if &u == user => break,
+                    Ok(Forgotten::All) => break,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => panic!("node {n}: {e}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("node {n} never heard that {user:?} changed"));
+    }
+    eprintln!(
+        "every node forgot the user's cached sessions {:?} after the change returned",
+        returned.elapsed()
+    );
+}
+
+/// Changes users or sessions directly in the database with the announcing triggers off, as
+/// if the notification were lost (sent while a node's listener was down).
+async fn change_unannounced(db: &Db, statements: &[&str]) {
+    let mut tx = db.pool().begin().await.unwrap();
+    for sql in [
+        "ALTER TABLE users DISABLE TRIGGER USER",
+        "ALTER TABLE sessions DISABLE TRIGGER USER",
+    ]
+    .iter()
+    .chain(statements)
+    .chain(&[
+        "ALTER TABLE users ENABLE TRIGGER USER",
+        "ALTER TABLE sessions ENABLE TRIGGER USER",
+    ]) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    tx.commit().await.unwrap();
+}
+
+const DISABLE_EMP: &[&str] = &[
+    "UPDATE users SET status = 'disabled' WHERE email_normalized = 'emp@acme.test'",
+    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users \
+     WHERE email_normalized = 'emp@acme.test')",
+];
+
+#[tokio::test]
+async fn a_role_change_on_one_node_reaches_the_cached_session_on_another() {
+    let Some(cl) = Cluster::start(2, |_| {}).await else {
+        return;
+    };
+    let emp = cl.add_employee("emp@acme.test").await;
+    let b = cl.browser();
+    assert_redirects_to(
+        &b.sign_in(1, "emp@acme.test", PASSWORD).await,
+        "/my/dashboard",
+    );
+    // Node 1 reads the session once and answers the second page from its cache.
+    b.html(1, "/my/dashboard").await;
+    assert_eq!(
+        b.get(1, "/admin/users").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let admin = cl.browser();
+    admin.sign_in(0, "admin@acme.test", PASSWORD).await;
+    let mut heard = cl.hear_forgotten();
+    let r = admin
+        .submit(
+            0,
+            "/admin/users",
+            0,
+            &format!("/admin/users/{emp}/role"),
+            &[("role", "admin")],
+        )
+        .await;
+    assert_redirects_to(&r, "/admin/users?notice=updated");
+    until_every_node_forgot(&mut heard, &emp).await;
+    assert_eq!(b.get(1, "/admin/users").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_state_changing_request_reads_its_session_from_the_database_not_the_cache() {
+    let Some(cl) = Cluster::start(2, |_| {}).await else {
+        return;
+    };
+    cl.add_employee("emp@acme.test").await;
+    let b = cl.browser();
+    assert_redirects_to(
+        &b.sign_in(1, "emp@acme.test", PASSWORD).await,
+        "/my/dashboard",
+    );
+    let form = b.html(1, "/my/profile").await;
+    let csrf = extract_csrf(&form).expect("the profile form");
+    // Disabled with its notification lost: node 1's cache still has the session.
+    change_unannounced(&cl.db, DISABLE_EMP).await;
+    assert_eq!(
+        b.get(1, "/my/dashboard").await.status(),
+        StatusCode::OK,
+        "control: node 1 answers a page from its cache"
+    );
+    let r = b
+        .on(1)
+        .post(acme("/my/profile"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("first_name", "Mallory"),
+            ("last_name", "User"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // Read from the database, the session is gone, so the form's CSRF token belongs to no
+    // session: refused. (From the cache, the token would have matched and the save gone
+    // through with a redirect to `/my/profile?notice=saved`.)
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        cl.count(
+            "SELECT COUNT(*) FROM users WHERE first_name = $1",
+            "Mallory"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_is_not_listening_for_changes_does_not_answer_from_its_session_cache() {
+    let Some(cl) = Cluster::start(2, |_| {}).await else {
+        return;
+    };
+    cl.add_employee("emp@acme.test").await;
+    let b = cl.browser();
+    assert_redirects_to(
+        &b.sign_in(0, "emp@acme.test", PASSWORD).await,
+        "/my/dashboard",
+    );
+    for n in 0..2 {
+        b.html(n, "/my/dashboard").await;
+        b.html(n, "/my/dashboard").await;
+    }
+    // Node 1's listener is down (as `web::changes` marks it when the connection drops), and
+    // the change's notification reaches nobody.
+    cl.nodes[1].state.listening.set_listening(false);
+    change_unannounced(&cl.db, DISABLE_EMP).await;
+    assert_eq!(
+        b.get(0, "/my/dashboard").await.status(),
+        StatusCode::OK,
+        "control: node 0, listening, trusts what it cached, so the change was indeed unheard"
+    );
+    let r = b.get(1, "/my/dashboard").await;
+    assert!(
+        location(&r).starts_with("/login"),
+        "node 1 answered from its cache while not listening: {}",
+        r.status()
+    );
+}
+
+#[tokio::test]
+async fn a_node_whose_change_listener_reconnects_forgets_every_session_it_cached() {
+    let Some(cl) = Cluster::start(1, |_| {}).await else {
+        return;
+    };
+    cl.add_employee("emp@acme.test").await;
+    let b = cl.browser();
+    assert_redirects_to(
+        &b.sign_in(0, "emp@acme.test", PASSWORD).await,
+        "/my/dashboard",
+    );
+    b.html(0, "/my/dashboard").await;
+    change_unannounced(&cl.db, DISABLE_EMP).await;
+    assert_eq!(
+        b.get(0, "/my/dashboard").await.status(),
+        StatusCode::OK,
+        "control: the change was unheard"
+    );
+    // The listener's connection is cut; the node reconnects by itself.
+    let state = &cl.nodes[0].state;
+    let mut heard = state.sessions.subscribe();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%') AS cut",
+    )
+    .fetch_one(cl.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(cut, 1, "one listener connection");
+    tokio::time::timeout(PATIENCE, async {
+        // Emptied when the connection drops, and again once LISTEN is back in place.
+        loop {
+            if let Forgotten::All = heard.recv().await.unwrap()
+                && state.listening.is_listening()
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the listener reconnects");
+    let r = b.get(0, "/my/dashboard").await;
+    assert!(
+        location(&r).starts_with("/login"),
+        "a session cached before the reconnection was still trusted: {}",
+        r.status()
+    );
 }
 
 // ---- Safe concurrency -------------------------------------------------------------------
@@ -541,12 +779,20 @@ async fn three_nodes_starting_together_on_an_empty_database_migrate_it_once() {
             .await
             .unwrap();
     let versions: Vec<i64> = applied.iter().map(|(v, _)| *v).collect();
-    assert!(applied.len() >= 2, "{applied:?}");
-    assert_eq!(
-        versions,
-        (1..=applied.len() as i64).collect::<Vec<_>>(),
-        "each version once, in order"
-    );
+    // Every migration file's version, each once (numbers may skip one that another branch
+    // has taken).
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+    let mut files: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            e.unwrap().file_name().to_string_lossy()[..4]
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    files.sort_unstable();
+    assert!(files.len() >= 2, "{files:?}");
+    assert_eq!(versions, files, "each version once, in order");
     assert!(applied.iter().all(|(_, ok)| *ok), "{applied:?}");
     // A later start finds nothing to do.
     db.migrate().await.unwrap();
