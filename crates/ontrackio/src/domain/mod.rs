@@ -1,6 +1,7 @@
 //! Typed values, parsed once at the edge and trusted inside.
 
 mod email;
+mod google;
 mod microsoft;
 mod names;
 mod return_to;
@@ -8,6 +9,9 @@ mod role;
 mod slug;
 
 pub use email::{EmailAddress, EmailDomain, ParseEmailError};
+pub use google::{
+    GoogleClientId, ParseGoogleSettingError, check_google_client_secret, parse_google_redirect_uri,
+};
 pub use microsoft::{
     ClientId, ParseSettingError, RedirectUri, TenantGuid, TenantSetting, check_client_secret,
 };
