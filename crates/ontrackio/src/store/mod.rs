@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod avatars;
 pub mod batch;
+pub mod google_settings;
 pub mod microsoft_settings;
 pub mod sessions;
 pub mod setup_tokens;
@@ -57,6 +58,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_user_search.sql"),
     ),
     (
+        4,
+        "google settings",
+        include_str!("../../migrations/sqlite/0004_google_settings.sql"),
+    ),
+    (
         5,
         "user change notifications",
         include_str!("../../migrations/sqlite/0005_user_change_notify.sql"),
@@ -77,6 +83,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "user search",
         include_str!("../../migrations/postgres/0003_user_search.sql"),
+    ),
+    (
+        4,
+        "google settings",
+        include_str!("../../migrations/postgres/0004_google_settings.sql"),
     ),
     (
         5,
