@@ -282,7 +282,8 @@ pub struct Rotation {
     pub key_id: String,
 }
 
-/// Re-seals every stored secret under the newest (first) master key, all or nothing.
+/// Re-seals every stored secret — the Microsoft and the Google cards' — under the newest
+/// (first) master key, all or nothing.
 pub async fn rotate_key(db: &Db, keys: &KeyRing) -> anyhow::Result<Rotation> {
     let newest = keys.sealing_key_id().to_string();
     let mut tx = db.begin().await?;
@@ -303,12 +304,15 @@ pub async fn rotate_key(db: &Db, keys: &KeyRing) -> anyhow::Result<Rotation> {
         stored::update_sealed_secret(&mut *tx, &s.workspace, &sealed, &newest).await?;
         resealed += 1;
     }
+    // The Google card's secrets, in the same transaction: all or nothing across providers.
+    let (google_resealed, google_total) =
+        crate::auth::google::settings::reseal_secrets(&mut tx, keys).await?;
     tx.commit()
         .await
         .context("Failed to save the re-sealed secrets")?;
     Ok(Rotation {
-        resealed,
-        already_current: secrets.len() - resealed,
+        resealed: resealed + google_resealed,
+        already_current: secrets.len() - resealed + google_total - google_resealed,
         key_id: newest,
     })
 }
