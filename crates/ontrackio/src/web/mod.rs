@@ -180,6 +180,14 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings/integrations/microsoft/test",
             post(admin::microsoft_card::test_connection),
         )
+        .route(
+            admin::google_card::PATH,
+            get(admin::google_card::page).post(admin::google_card::save),
+        )
+        .route(
+            admin::google_card::TEST_PATH,
+            post(admin::google_card::test_connection),
+        )
         .route_layer(session::RequireUser::at_least(
             crate::domain::Role::SuperAdmin,
         ));

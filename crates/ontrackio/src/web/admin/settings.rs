@@ -17,6 +17,8 @@ struct IntegrationsPage {
     chrome: Chrome,
     microsoft_status: &'static str,
     microsoft_status_label: &'static str,
+    google_status: &'static str,
+    google_status_label: &'static str,
 }
 
 /// Admin → Settings → Integrations: the list of sign-in provider cards.
@@ -27,11 +29,16 @@ pub async fn integrations(
 ) -> Result<Response, AppError> {
     let effective = state.microsoft_settings(&cu.workspace).await?;
     let (microsoft_status, microsoft_status_label) = super::microsoft_card::status(&effective);
+    let (_, google) =
+        crate::auth::google::settings::load_fresh(&state.config, &state.db, &cu.workspace).await?;
+    let (google_status, google_status_label) = super::google_card::status(&google);
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {
         chrome: Chrome::for_user(&cu, "admin-settings", token),
         microsoft_status,
         microsoft_status_label,
+        google_status,
+        google_status_label,
     };
     Ok(Html(page.render()?).into_response())
 }
