@@ -16,6 +16,8 @@ mod admin_users;
 mod audit_log;
 #[path = "web/callback_abuse.rs"]
 mod callback_abuse;
+#[path = "web/google_card.rs"]
+mod google_card;
 #[path = "web/hosts.rs"]
 mod hosts;
 #[path = "web/microsoft_card.rs"]
