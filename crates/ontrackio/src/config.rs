@@ -317,12 +317,12 @@ impl Config {
         };
         let flow_starts_per_minute = parsed(
             "ONTRACKIO_FLOW_STARTS_PER_MINUTE",
-            &crate::auth::microsoft::FLOW_STARTS_PER_MINUTE.to_string(),
+            &crate::auth::oidc::FLOW_STARTS_PER_MINUTE.to_string(),
             |s| whole_number(s, u32::MAX),
         )?;
         let callbacks_in_flight = parsed(
             "ONTRACKIO_CALLBACKS_IN_FLIGHT",
-            &crate::auth::microsoft::CALLBACKS_IN_FLIGHT.to_string(),
+            &crate::auth::oidc::CALLBACKS_IN_FLIGHT.to_string(),
             |s| whole_number(s, 4096),
         )?;
         let log_format = match var("ONTRACKIO_LOG_FORMAT")?.as_deref() {

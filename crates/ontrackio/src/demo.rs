@@ -16,6 +16,7 @@ use crate::domain::{EmailDomain, PersonName, Role};
 use crate::store::{self, Db};
 use crate::web::Application;
 use entra_emulator::demo as ms;
+use entra_emulator::google::demo as google;
 
 pub const DATA_DIR: &str = "ontrackio-data";
 pub const KEY_FILE: &str = "master.key";
@@ -48,11 +49,22 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         .await?;
     config.microsoft_authority = OutboundBase::parse(&emulator.authority())?;
     config.microsoft_graph = OutboundBase::parse(&emulator.graph_base())?;
+    // And the Google emulator, whose demo client knows this port's redirect URI.
+    let google_emulator = entra_emulator::google::GoogleEmulator::builder()
+        .directory(
+            entra_emulator::google::GoogleDirectory::demo_with_redirect_uris(&[format!(
+                "{origin}/auth/google/callback"
+            )]),
+        )
+        .start()
+        .await?;
+    config.google_issuer = OutboundBase::parse(&google_emulator.issuer())?;
 
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
     let password = seed(&db, &data).await?;
     seed_microsoft(&db, &config).await?;
+    seed_google(&db, &config).await?;
     let app = Application::build_with_db(config.clone(), db).await?;
     // Printed to the terminal for the person running the demo, never to the log. A
     // closed stdout (piped into `head`, say) must not stop the server.
@@ -60,7 +72,9 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         "\nOnTrackio demo is running.\n  Sign in at:      {origin}/login\n  Super-admin:     {DEMO_ADMIN}\n  \
          Password:        {}\n  Data directory:  ./{DATA_DIR}/ (delete it to start over)\n\n\
          Continue with Microsoft signs in through the built-in Entra emulator at {}\n\
-         (accounts to try: {}, {}, {}, {}, {}, {}).\nPress Ctrl-C to stop.\n",
+         (accounts to try: {}, {}, {}, {}, {}, {}).\n\
+         Continue with Google signs in through the built-in Google emulator at {}\n\
+         (accounts to try: {}, {}, {}).\nPress Ctrl-C to stop.\n",
         secrecy::ExposeSecret::expose_secret(&password),
         emulator.authority(),
         ms::ADELE_UPN,
@@ -69,6 +83,10 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         ms::SAM_UPN,
         ms::PAT_UPN,
         ms::MALLORY_UPN,
+        google_emulator.issuer(),
+        google::WORKSPACE_EMAIL,
+        google::CONSUMER_EMAIL,
+        google::UNVERIFIED_EMAIL,
     );
     {
         use std::io::Write;
@@ -181,5 +199,37 @@ async fn seed_microsoft(db: &Db, config: &Config) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
+
+/// Configures acme's Google card against the Google emulator's demo client, once: an
+/// admin's later changes on the card are kept. The allowed domains are the workspace's,
+/// set with the Microsoft card's seeding.
+async fn seed_google(db: &Db, config: &Config) -> anyhow::Result<()> {
+    let ws = store::workspaces::find_by_slug(db.pool(), DEMO_SLUG)
+        .await?
+        .context("the demo workspace exists")?;
+    let stored = store::google_settings::get(db.pool(), &ws.id).await?;
+    if stored.is_some_and(|s| s.card_saved()) {
+        return Ok(());
+    }
+    let sealed = crate::auth::google::settings::seal_secret(
+        &config.keys,
+        &ws.id,
+        &SecretString::from(google::DEMO_CLIENT_SECRET),
+    );
+    let fields = store::google_settings::CardFields {
+        enabled: true,
+        client_id: Some(google::DEMO_CLIENT_ID),
+        redirect_uri: None,
+        saved_by: DEMO,
+    };
+    let secret = store::google_settings::NewSecret {
+        sealed: &sealed,
+        key_id: config.keys.sealing_key_id(),
+    };
+    let mut tx = db.begin().await?;
+    store::google_settings::save(&mut tx, db.backend(), &ws.id, &fields, Some(secret)).await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -528,7 +528,7 @@ async fn with_the_variable_unset_the_default_flow_start_limit_applies() {
     let admitted = statuses.iter().filter(|s| **s == 302).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(admitted + refused, 600, "{statuses:?}");
-    let per_minute = ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE;
+    let per_minute = ontrackio::auth::oidc::FLOW_STARTS_PER_MINUTE;
     let burst = per_minute.div_ceil(2) as usize;
     // The burst, plus at most the refills (4 a second) the time taken to answer the 600
     // explains, however slow the machine.

@@ -18,6 +18,8 @@ mod audit_log;
 mod callback_abuse;
 #[path = "web/google_card.rs"]
 mod google_card;
+#[path = "web/google_sign_in.rs"]
+mod google_sign_in;
 #[path = "web/hosts.rs"]
 mod hosts;
 #[path = "web/microsoft_card.rs"]

@@ -28,9 +28,9 @@ pub struct Input<'a> {
     /// The organisation the provider vouches the account belongs to (Google's `hd`):
     /// when present, the allowlist is checked against it instead of the email's domain.
     pub organisation_domain: Option<&'a EmailDomain>,
-    /// The provider's rule that an unverified email refuses the sign-in outright, even
-    /// for an identity already linked (Google: admit only `email_verified = true`).
-    pub require_verified: bool,
+    /// The provider said it has not verified the address: refused outright, even for an
+    /// identity already linked (Google admits only `email_verified = true`).
+    pub provider_unverified: bool,
     /// The user linked to this (tid, oid), if any.
     pub by_identity: Option<&'a Existing>,
     /// The user holding the chosen email in this workspace, if any.
@@ -47,6 +47,8 @@ pub enum Refusal {
     Disabled,
     /// An unverified email would have matched (or created) an account: nOAuth.
     UnverifiedEmail,
+    /// The provider says it has not verified the email address.
+    ProviderUnverified,
 }
 
 impl Refusal {
@@ -55,7 +57,7 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Self::NoEmail => "The identity provider did not return an email address.",
-            Self::DomainNotAllowed | Self::UnverifiedEmail => {
+            Self::DomainNotAllowed | Self::UnverifiedEmail | Self::ProviderUnverified => {
                 "Access restricted. Ask your workspace admin to invite you first."
             }
             Self::Disabled => {
@@ -72,6 +74,7 @@ impl Refusal {
             Self::UnverifiedEmail => {
                 "email not verified by the directory; refused to match or provision by it"
             }
+            Self::ProviderUnverified => "the provider has not verified the email address",
         }
     }
 }
@@ -98,8 +101,8 @@ pub fn decide(input: &Input<'_>) -> Decision {
     let Some(chosen) = input.email else {
         return Decision::Refuse(Refusal::NoEmail);
     };
-    if input.require_verified && !chosen.verified {
-        return Decision::Refuse(Refusal::UnverifiedEmail);
+    if input.provider_unverified {
+        return Decision::Refuse(Refusal::ProviderUnverified);
     }
     let domain_allowed =
         |allowed: &[EmailDomain], email: &EmailAddress| match input.organisation_domain {
@@ -142,12 +145,13 @@ pub fn decide(input: &Input<'_>) -> Decision {
             role: u.role,
         };
     }
-    // 3. Someone new.
-    if !chosen.verified {
-        return Decision::Refuse(Refusal::UnverifiedEmail);
-    }
+    // 3. Someone new. (Outside the allowlist says more than unverified, when both hold;
+    // the page says the same for either.)
     if !domain_allowed(input.allowed_domains, &chosen.email) {
         return Decision::Refuse(Refusal::DomainNotAllowed);
+    }
+    if !chosen.verified {
+        return Decision::Refuse(Refusal::UnverifiedEmail);
     }
     Decision::Provision
 }
@@ -355,16 +359,16 @@ mod tests {
                 by_identity,
                 by_email,
                 organisation_domain: None,
-                require_verified: false,
+                provider_unverified: false,
             });
             assert_eq!(got, want, "{name}");
         }
     }
 
-    /// Google's rules: only verified emails, and a Workspace account's `hd` (not its
-    /// email's domain) against the allowlist.
+    /// Google's rules: an address the provider has not verified is refused outright, and
+    /// a Workspace account's `hd` (not its email's domain) is checked against the allowlist.
     #[test]
-    fn an_organisation_domain_decides_the_allowlist_and_unverified_is_refused_when_required() {
+    fn an_organisation_domain_decides_the_allowlist_and_provider_unverified_is_refused() {
         let acme = [EmailDomain::parse("acme.test").unwrap()];
         let returning = Existing {
             id: UserId::new(),
@@ -397,13 +401,13 @@ mod tests {
                 by_identity,
                 by_email: None,
                 organisation_domain: org,
-                require_verified: require,
+                provider_unverified: require,
             })
         };
-        // Unverified is refused even for a linked identity, when the provider requires it.
+        // Refused even for a linked identity, when the provider says it is unverified.
         assert_eq!(
             decide_with(&unverified, Some(&returning), None, true),
-            Decision::Refuse(Refusal::UnverifiedEmail)
+            Decision::Refuse(Refusal::ProviderUnverified)
         );
         assert!(matches!(
             decide_with(&unverified, Some(&returning), None, false),
@@ -411,21 +415,21 @@ mod tests {
         ));
         // A Workspace account of an allowed organisation, with an address on an alias domain.
         assert_eq!(
-            decide_with(&alias, None, Some(&acme_org), true),
+            decide_with(&alias, None, Some(&acme_org), false),
             Decision::Provision
         );
         // An allowed-looking address in another organisation's Workspace is refused.
         assert_eq!(
-            decide_with(&verified, None, Some(&other_org), true),
+            decide_with(&verified, None, Some(&other_org), false),
             Decision::Refuse(Refusal::DomainNotAllowed)
         );
         // No organisation (a consumer account): the email's own domain must be allowed.
         assert_eq!(
-            decide_with(&verified, None, None, true),
+            decide_with(&verified, None, None, false),
             Decision::Provision
         );
         assert_eq!(
-            decide_with(&alias, None, None, true),
+            decide_with(&alias, None, None, false),
             Decision::Refuse(Refusal::DomainNotAllowed)
         );
     }

@@ -89,18 +89,12 @@ impl Provider {
     pub fn refusal_message(self, r: Refusal) -> &'static str {
         match (self, r) {
             (_, Refusal::NoEmail) => self.no_email_message(),
-            // Google says so itself: telling the person lets them fix it with Google.
-            (Self::Google, Refusal::UnverifiedEmail) => {
+            // The provider says so itself: telling the person lets them fix it there.
+            (Self::Google, Refusal::ProviderUnverified) => {
                 "Google has not verified the email address of this account, so you were not signed in. Verify it in your Google Account, then try again."
             }
             (_, other) => other.message(),
         }
-    }
-    /// Whether an email the provider does not vouch for refuses the sign-in outright.
-    /// Google: only `email_verified = true` is admitted. Microsoft: an unverified email
-    /// never matches or provisions, but a linked `oid` still signs in (the policy).
-    pub fn requires_verified_email(self) -> bool {
-        matches!(self, Self::Google)
     }
 }
 
@@ -116,6 +110,9 @@ pub struct ExternalIdentity {
     /// The email the sign-in is about and whether the provider vouches for it; `None`
     /// when it sent nothing usable.
     pub email: Option<ChosenEmail>,
+    /// The provider said outright that it has not verified the address (Google's
+    /// `email_verified` not `true`): the sign-in is refused whatever else matches.
+    pub email_unverified_by_provider: bool,
     /// First and last name as the directory has them now, when it said; cached on the user.
     pub directory_names: Option<(String, String)>,
     /// Names for a user provisioned by this sign-in (the directory's, or a fallback).
@@ -171,6 +168,28 @@ pub fn landing(role: Role, provisioned_now: bool, return_to: Option<&ReturnTo>) 
         None if !provisioned_now && role.is_admin() => "/admin/dashboard".to_string(),
         None => "/my/dashboard".to_string(),
     }
+}
+
+/// A refusal after the provider answered (so not one anyone could send), before the
+/// account rules ran: one `<Provider> sign-in refused` audit row.
+pub async fn record_refusal(
+    db: &Db,
+    ws: &Workspace,
+    provider: Provider,
+    requester: Requester<'_>,
+    target: &str,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
+    audit::record(
+        &mut *db.pool().acquire().await?,
+        &ws.id,
+        Actor::System(provider.system_actor()),
+        provider.refused_action(),
+        target,
+        requester.origin(),
+        serde_json::json!({"reason": reason}),
+    )
+    .await
 }
 
 /// Applies the policy in one transaction: all or nothing. A concurrent first sign-in of
@@ -264,7 +283,7 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
         by_identity: by_identity.as_ref().map(existing).as_ref(),
         by_email: by_email.as_ref().map(existing).as_ref(),
         organisation_domain: id.organisation_domain.as_ref(),
-        require_verified: p.requires_verified_email(),
+        provider_unverified: id.email_unverified_by_provider,
     });
     let target = chosen.map_or_else(|| id.subject.clone(), |c| c.email.as_str().to_string());
     let (issuer_key, subject_key) = p.id_names();

@@ -74,3 +74,31 @@ pub fn insert_statement(
         ],
     )
 }
+
+/// The providers each of `users` has an identity with (one query for a page of users),
+/// as `(user id, provider)` pairs in provider order.
+pub async fn providers_of<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    workspace: &WorkspaceId,
+    users: &[&UserId],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..users.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT DISTINCT user_id, provider FROM user_identities \
+         WHERE workspace_id = $1 AND user_id IN ({}) ORDER BY provider",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace.as_str());
+    for u in users {
+        q = q.bind(u.as_str());
+    }
+    use sqlx::Row;
+    q.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("user_id")?, r.try_get("provider")?)))
+        .collect()
+}

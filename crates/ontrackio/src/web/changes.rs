@@ -17,11 +17,13 @@ pub fn forget_workspace(state: &AppState, workspace_id: &str) {
     // (`subscribe_invalidations`), and whoever hears that may rely on both being forgotten.
     state.workspaces.invalidate(workspace_id);
     state.microsoft.settings.invalidate(workspace_id);
+    state.google.settings.invalidate(workspace_id);
 }
 
 fn forget_everything(state: &AppState) {
     state.sessions.forget_all();
     state.microsoft.settings.clear();
+    state.google.settings.clear();
     state.workspaces.clear();
 }
 

@@ -29,7 +29,9 @@ struct LoginPage {
     error: Option<String>,
     email_error: Option<String>,
     microsoft_button: bool,
-    microsoft_href: String,
+    google_button: bool,
+    /// `?return_to=…` for the provider buttons, or nothing.
+    provider_query: String,
 }
 
 impl LoginPage {
@@ -40,12 +42,13 @@ impl LoginPage {
         return_to: Option<&ReturnTo>,
     ) -> Result<Self, AppError> {
         let microsoft_button = state.microsoft_settings(ws).await?.button_visible();
-        let microsoft_href = match return_to {
+        let google_button = state.google_settings(ws).await?.button_visible();
+        let provider_query = match return_to {
             Some(r) => format!(
-                "/auth/microsoft?{}",
+                "?{}",
                 serde_urlencoded::to_string([("return_to", r.as_str())]).unwrap_or_default()
             ),
-            None => "/auth/microsoft".to_string(),
+            None => String::new(),
         };
         Ok(Self {
             chrome: Chrome::anonymous(ws, csrf),
@@ -57,7 +60,8 @@ impl LoginPage {
             error: None,
             email_error: None,
             microsoft_button,
-            microsoft_href,
+            google_button,
+            provider_query,
         })
     }
 }

@@ -1,16 +1,16 @@
 //! `GET /auth/microsoft` (start) and `GET /auth/microsoft/callback` (finish): DESIGN §5.1.
 
-use askama::Template;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::{CookieJar, PrivateCookieJar};
 use serde::Deserialize;
 
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
+pub use super::sign_in_flow::SESSION_EXPIRED;
+use super::sign_in_flow::{self, ErrorPage, Unauthenticated, audit_unauthenticated, write_refusal};
 use super::{AppError, AppState};
-use crate::audit::{self, Actor};
 use crate::auth::microsoft::callback::{self, Failure, UNVERIFIABLE};
 use crate::auth::microsoft::client::MsError;
 use crate::auth::microsoft::settings;
@@ -20,56 +20,33 @@ use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
 use crate::domain::ReturnTo;
 use crate::store::{self, workspaces::Workspace};
-pub const SESSION_EXPIRED: &str = "Session expired. Please try again.";
 
-#[derive(Template)]
-#[template(path = "microsoft_error.html")]
-pub struct MicrosoftErrorPage {
-    pub workspace_name: String,
-    pub title: String,
-    pub message: String,
-    pub code: Option<u32>,
-    pub meaning: Option<&'static str>,
-    pub fix: Option<&'static str>,
-    pub microsoft_text: Option<String>,
-}
+const MICROSOFT: Provider = Provider::Microsoft;
 
 fn page(
     status: StatusCode,
-    p: MicrosoftErrorPage,
+    p: ErrorPage,
     jar: PrivateCookieJar,
     https: bool,
 ) -> Result<Response, AppError> {
-    let jar = jar.add(flow::removal(Provider::Microsoft, https));
-    Ok((status, jar, Html(p.render()?)).into_response())
+    p.respond(status, MICROSOFT, jar, https)
 }
 
-fn plain(ws: &Workspace, title: &str, message: &str) -> MicrosoftErrorPage {
-    MicrosoftErrorPage {
-        workspace_name: ws.name.clone(),
-        title: title.into(),
-        message: message.into(),
-        code: None,
-        meaning: None,
-        fix: None,
-        microsoft_text: None,
-    }
+fn plain(ws: &Workspace, title: &str, message: &str) -> ErrorPage {
+    ErrorPage::plain(MICROSOFT, ws, title, message)
 }
 
-fn aadsts_page(
-    ws: &Workspace,
-    code: Option<u32>,
-    microsoft_text: Option<String>,
-) -> MicrosoftErrorPage {
+fn aadsts_page(ws: &Workspace, code: Option<u32>, microsoft_text: Option<String>) -> ErrorPage {
     let e = code.and_then(aadsts::explain);
-    MicrosoftErrorPage {
+    ErrorPage {
+        provider: MICROSOFT.display_name(),
         workspace_name: ws.name.clone(),
         title: e.as_ref().map_or("Microsoft could not sign you in", |e| e.title).into(),
         message: "Microsoft did not complete the sign-in. If this keeps happening, send your workspace admin the code below.".into(),
         code,
         meaning: e.as_ref().map(|e| e.meaning),
         fix: e.as_ref().map(|e| e.fix),
-        microsoft_text,
+        provider_text: microsoft_text,
     }
 }
 
@@ -86,15 +63,7 @@ pub async fn start(
     jar: PrivateCookieJar,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, AppError> {
-    if let Ok(ip) = client.ip.parse::<std::net::IpAddr>()
-        && let Err(not_until) = state.microsoft.start_limiter.check_key(&ip)
-    {
-        let limiter = &state.microsoft.start_limiter;
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()));
-        return Err(AppError::TooManyRequests {
-            retry_after_secs: wait.as_secs().max(1) as i64,
-        });
-    }
+    sign_in_flow::check_start_limit(&state, &client)?;
     let settings = state.microsoft_settings(&ws).await?;
     let Some(cfg) = settings.sign_in() else {
         return page(
@@ -141,27 +110,6 @@ pub async fn start(
     Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
 }
 
-/// Refusals of callbacks that anyone can send (no valid flow, or a flow cookie replayed):
-/// the audit row is coalesced per workspace and kind (`audit::Coalescer`).
-#[derive(Clone, Copy)]
-enum Unauthenticated {
-    Malformed,
-    NoFlow,
-    NoCode,
-    MicrosoftError,
-}
-
-impl Unauthenticated {
-    fn kind(self) -> &'static str {
-        match self {
-            Self::Malformed => "malformed callback",
-            Self::NoFlow => "no matching sign-in flow",
-            Self::NoCode => "callback without a code",
-            Self::MicrosoftError => "error from Microsoft",
-        }
-    }
-}
-
 pub async fn callback(
     State(state): State<AppState>,
     CurrentWorkspace(ws): CurrentWorkspace,
@@ -171,9 +119,6 @@ pub async fn callback(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
     let https = state.https();
-    let flow_cookie = jar
-        .get(flow::cookie_name(Provider::Microsoft, https))
-        .and_then(|c| FlowState::from_cookie_value(c.value()));
     let expired = |jar| {
         page(
             StatusCode::BAD_REQUEST,
@@ -182,33 +127,17 @@ pub async fn callback(
             https,
         )
     };
-    let Some(params) = flow::CallbackParams::parse(raw.as_deref()) else {
-        let reason = "malformed callback (repeated or oversized parameters)";
-        let kind = Unauthenticated::Malformed;
-        Box::pin(audit_unauthenticated(
-            &state, &ws, &client, kind, reason, None,
-        ))
-        .await?;
+    let accepted = Box::pin(sign_in_flow::accept_callback(
+        &state,
+        MICROSOFT,
+        &ws,
+        &client,
+        &jar,
+        raw.as_deref(),
+    ))
+    .await?;
+    let Some((flow, params)) = accepted else {
         return expired(jar);
-    };
-    // The flow must be this browser's, on this workspace, recent, and answer our state.
-    let flow = match flow_cookie {
-        Some(f)
-            if !f.is_expired(store::now())
-                && f.w == ws.id.as_str()
-                && params.state.as_deref() == Some(f.s.as_str()) =>
-        {
-            f
-        }
-        _ => {
-            let reason = "missing, expired or mismatched sign-in state";
-            let kind = Unauthenticated::NoFlow;
-            Box::pin(audit_unauthenticated(
-                &state, &ws, &client, kind, reason, None,
-            ))
-            .await?;
-            return expired(jar);
-        }
     };
     if let Some(error) = params.error {
         // Everything here came from the browser: the visitor may have written it. Only
@@ -218,9 +147,9 @@ pub async fn callback(
             .as_deref()
             .and_then(crate::auth::microsoft::client::parse_aadsts);
         let summary = callback_error_summary(&error, code);
-        let kind = Unauthenticated::MicrosoftError;
+        let kind = Unauthenticated::ProviderError;
         let admitted = Box::pin(audit_unauthenticated(
-            &state, &ws, &client, kind, &summary, code,
+            &state, MICROSOFT, &ws, &client, kind, &summary, code,
         ))
         .await?;
         if admitted {
@@ -241,7 +170,7 @@ pub async fn callback(
         let kind = Unauthenticated::NoCode;
         let reason = "callback without a code";
         Box::pin(audit_unauthenticated(
-            &state, &ws, &client, kind, reason, None,
+            &state, MICROSOFT, &ws, &client, kind, reason, None,
         ))
         .await?;
         return expired(jar);
@@ -263,7 +192,7 @@ pub async fn callback(
     // queued callbacks then costs a few hundred bytes each, not the whole exchange's state.
     // Never closed, so acquiring only waits.
     let _turn = state
-        .microsoft
+        .flows
         .finishing
         .acquire()
         .await
@@ -314,89 +243,16 @@ pub async fn callback(
     }
 }
 
-/// OAuth's registered error codes (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6):
-/// the only `error` values shown back as they came; anything else is "unrecognised".
-const OAUTH_ERRORS: &[&str] = &[
-    "invalid_request",
-    "unauthorized_client",
-    "access_denied",
-    "unsupported_response_type",
-    "invalid_scope",
-    "server_error",
-    "temporarily_unavailable",
-    "interaction_required",
-    "login_required",
-    "account_selection_required",
-    "consent_required",
-    "invalid_request_uri",
-    "invalid_request_object",
-    "request_not_supported",
-    "request_uri_not_supported",
-    "registration_not_supported",
-    "invalid_client",
-    "invalid_grant",
-];
-
 /// The health line's and audit row's text for an `error` on the callback: the product's
 /// own words for the AADSTS code, else the OAuth error's registered name.
 fn callback_error_summary(error: &str, code: Option<u32>) -> String {
     if let Some(e) = code.and_then(aadsts::explain) {
         return format!("Microsoft reported: {}", e.title);
     }
-    match OAUTH_ERRORS.iter().find(|e| **e == error) {
+    match sign_in_flow::registered_oauth_error(error) {
         Some(known) => format!("Microsoft returned the error {known}"),
         None => "Microsoft returned an unrecognised error".to_string(),
     }
-}
-
-/// A refusal anyone could have caused: written only when the coalescer admits it, with
-/// the number of similar ones it left out since the last row. `Ok(false)`: only counted.
-async fn audit_unauthenticated(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    kind: Unauthenticated,
-    reason: &str,
-    code: Option<u32>,
-) -> Result<bool, AppError> {
-    let Some(left_out) =
-        state
-            .microsoft
-            .unauthenticated_refusals
-            .admit(&ws.id, kind.kind(), store::now())
-    else {
-        return Ok(false);
-    };
-    let mut details = serde_json::json!({"reason": reason});
-    if let Some(c) = code {
-        details["aadsts"] = c.into();
-    }
-    if left_out > 0 {
-        details["similar_refusals_not_logged"] = left_out.into();
-    }
-    write_refusal(state, ws, client, "-", details).await?;
-    Ok(true)
-}
-
-async fn write_refusal(
-    state: &AppState,
-    ws: &Workspace,
-    client: &ClientInfo,
-    target: &str,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
-    let mut conn = state.db.pool().acquire().await?;
-    audit::record(
-        &mut conn,
-        &ws.id,
-        Actor::System(Provider::Microsoft.system_actor()),
-        Provider::Microsoft.refused_action(),
-        target,
-        client.origin(),
-        details,
-    )
-    .await?;
-    Ok(())
 }
 
 /// An answer from Microsoft (or its absence) that an admin can act on: the AADSTS page,
@@ -415,7 +271,7 @@ async fn microsoft_failure(
         other => other.to_string(),
     };
     let details = serde_json::json!({"reason": summary, "aadsts": code});
-    write_refusal(state, ws, client, "-", details).await?;
+    write_refusal(state, MICROSOFT, ws, client, "-", details).await?;
     settings::record_failure(&state.db, &ws.id, code, &summary).await?;
     state
         .microsoft

@@ -9,6 +9,7 @@ mod cookies;
 mod csrf;
 mod edge;
 mod error;
+mod google;
 mod health;
 mod host;
 mod login;
@@ -18,6 +19,7 @@ mod root;
 mod security_headers;
 mod session;
 mod setup;
+mod sign_in_flow;
 mod workspace_cache;
 
 use std::net::SocketAddr;
@@ -55,6 +57,9 @@ pub struct Inner {
     pub db: Db,
     pub csrf: CsrfKey,
     pub microsoft: Arc<Microsoft>,
+    pub google: Arc<crate::auth::google::Google>,
+    /// What every provider's flows share: the start limit, callbacks in flight.
+    pub flows: crate::auth::oidc::Flows,
     /// Encrypts the Microsoft flow cookie.
     pub flow_key: Key,
     /// Signed-in users by session, so that a page needs no database round trip.
@@ -86,6 +91,8 @@ impl AppState {
             crate::config::DatabaseUrl::Sqlite(_)
         )));
         let microsoft = Microsoft::new(&config, listening.clone())?;
+        let google = crate::auth::google::Google::new(&config, listening.clone())?;
+        let flows = crate::auth::oidc::Flows::new(&config);
         let workspaces = WorkspaceCache::new(listening.clone());
         let mut key = [0u8; 64];
         key[..32].copy_from_slice(config.keys.derive("cookie-encryption").as_ref());
@@ -105,6 +112,8 @@ impl AppState {
                 db,
                 csrf,
                 microsoft,
+                google,
+                flows,
                 flow_key,
                 sessions,
                 workspaces,
@@ -127,6 +136,18 @@ impl AppState {
             Ok(effective)
         };
         self.microsoft.settings.effective(ws, load).await
+    }
+    /// The Google sign-in settings in effect for a workspace (cached).
+    pub async fn google_settings(
+        &self,
+        ws: &crate::store::workspaces::Workspace,
+    ) -> anyhow::Result<Arc<crate::auth::google::settings::EffectiveGoogleSettings>> {
+        let load = || async {
+            let (_, effective) =
+                crate::auth::google::settings::load_fresh(&self.config, &self.db, ws).await?;
+            Ok(effective)
+        };
+        self.google.settings.effective(ws, load).await
     }
     /// A workspace's row or settings changed on this node: forget them here (other nodes
     /// hear it through the save's `NOTIFY`).
@@ -197,6 +218,8 @@ pub fn router(state: AppState) -> Router {
         .route("/setup", get(setup::page).post(setup::submit))
         .route("/auth/microsoft", get(microsoft::start))
         .route("/auth/microsoft/callback", get(microsoft::callback))
+        .route("/auth/google", get(google::start))
+        .route("/auth/google/callback", get(google::callback))
         .merge(signed_in)
         .merge(admin)
         .merge(super_admin)

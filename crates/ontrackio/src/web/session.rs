@@ -292,6 +292,6 @@ pub async fn sweep_expired(state: AppState) {
             tracing::warn!(error = %e, "could not sweep ended throttle windows");
         }
         // Forget rate-limit entries of IPs that have gone quiet, so the map stays small.
-        state.microsoft.start_limiter.retain_recent();
+        state.flows.start_limiter.retain_recent();
     }
 }

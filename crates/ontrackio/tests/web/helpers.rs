@@ -76,13 +76,11 @@ pub fn test_config(database_url: DatabaseUrl, port: u16) -> Config {
         log_format: LogFormat::Text,
         microsoft_timeout: std::time::Duration::from_secs(10),
         flow_starts_per_minute: std::num::NonZeroU32::new(
-            ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE,
+            ontrackio::auth::oidc::FLOW_STARTS_PER_MINUTE,
         )
         .unwrap(),
-        callbacks_in_flight: std::num::NonZeroU32::new(
-            ontrackio::auth::microsoft::CALLBACKS_IN_FLIGHT,
-        )
-        .unwrap(),
+        callbacks_in_flight: std::num::NonZeroU32::new(ontrackio::auth::oidc::CALLBACKS_IN_FLIGHT)
+            .unwrap(),
     }
 }
 

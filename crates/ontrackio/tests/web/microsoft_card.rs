@@ -1200,3 +1200,40 @@ async fn with_azure_variables_alone_the_checklist_says_step_1_comes_from_the_var
         "Done: the Application (client) ID comes from the AZURE_CLIENT_ID variable."
     );
 }
+
+/// The allowed email domains live on this card for every provider: a workspace that signs
+/// in with Google only saves them here with Microsoft sign-in off and no Microsoft secret.
+#[tokio::test]
+async fn with_microsoft_off_the_card_saves_the_shared_domains_without_a_secret() {
+    let app = spawn_app().await;
+    let c = app.signed_in("acme", "admin@acme.test").await;
+    let fields = with(
+        pinned(),
+        &[
+            ("enabled", None),
+            ("tenant_id", Some("")),
+            ("client_id", Some("")),
+            ("client_secret", Some("")),
+            ("allowed_domains", Some("acme.test, acme.co.uk")),
+        ],
+    );
+    save_ok(&app, &c, &fields).await;
+    let ws = app.workspace("acme").await;
+    let domains: Vec<&str> = ws
+        .allowed_email_domains
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    assert_eq!(domains, ["acme.test", "acme.co.uk"]);
+    // Turning Microsoft on still needs the secret.
+    let on = with(
+        fields,
+        &[
+            ("enabled", Some("on")),
+            ("client_id", Some(ms::DEMO_CLIENT_ID)),
+        ],
+    );
+    let r = save(&app, &c, &on).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("no secret is stored yet"));
+}

@@ -992,7 +992,7 @@ async fn starting_microsoft_sign_in_is_limited_per_ip_with_retry_after() {
     // With the default quota, half a minute's worth of starts passes at once, then the
     // quota refills at its per-minute rate: count the starts admitted before the first
     // refusal and allow exactly for the refills the elapsed time explains.
-    let per_minute = u64::from(ontrackio::auth::microsoft::FLOW_STARTS_PER_MINUTE);
+    let per_minute = u64::from(ontrackio::auth::oidc::FLOW_STARTS_PER_MINUTE);
     let burst = per_minute.div_ceil(2);
     let began = std::time::Instant::now();
     let mut admitted = 0u64;

@@ -9,7 +9,6 @@ use super::id_token::{self, Expectations};
 use super::policy;
 use super::settings::SignInConfig;
 use crate::accounts::ChangeNotifier;
-use crate::audit::{self, Actor};
 use crate::auth::oidc::flow::FlowState;
 use crate::auth::policy::Refusal;
 use crate::auth::sign_in::{self, ExternalIdentity, Provider, Requester};
@@ -141,6 +140,7 @@ pub async fn finish(
         issuer: claims.tid.as_str().to_string(),
         subject: claims.oid.clone(),
         email: policy::choose_email(&claims, &me, cfg.tenant.pinned().is_some()),
+        email_unverified_by_provider: false,
         directory_names: (me.given_name.is_some() || me.surname.is_some())
             .then(|| policy::names(&me, &claims)),
         new_user_names: policy::names(&me, &claims),
@@ -173,15 +173,7 @@ async fn refuse_audited(
     target: &str,
     reason: &str,
 ) -> Result<(), Failure> {
-    audit::record(
-        &mut *cx.db.pool().acquire().await?,
-        &ws.id,
-        Actor::System(Provider::Microsoft.system_actor()),
-        Provider::Microsoft.refused_action(),
-        target,
-        requester.origin(),
-        serde_json::json!({"reason": reason}),
-    )
-    .await?;
+    let p = Provider::Microsoft;
+    sign_in::record_refusal(cx.db, ws, p, requester, target, reason).await?;
     Ok(())
 }

@@ -342,13 +342,11 @@ mod tests {
             log_format: LogFormat::Text,
             microsoft_timeout: std::time::Duration::from_secs(10),
             flow_starts_per_minute: std::num::NonZeroU32::new(
-                crate::auth::microsoft::FLOW_STARTS_PER_MINUTE,
+                crate::auth::oidc::FLOW_STARTS_PER_MINUTE,
             )
             .unwrap(),
-            callbacks_in_flight: std::num::NonZeroU32::new(
-                crate::auth::microsoft::CALLBACKS_IN_FLIGHT,
-            )
-            .unwrap(),
+            callbacks_in_flight: std::num::NonZeroU32::new(crate::auth::oidc::CALLBACKS_IN_FLIGHT)
+                .unwrap(),
         }
     }
 

@@ -14,10 +14,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::audit;
+use crate::auth::google::client::{GoogleClient, GoogleError};
 use crate::auth::google::settings::{
     self, CONNECTION_TESTED, EffectiveGoogleSettings, GoogleField, SETTINGS_SAVED, Source,
 };
-use crate::auth::oidc::http::Outbound;
 use crate::domain::{
     EmailDomain, GoogleClientId, RedirectUri, check_google_client_secret, parse_google_redirect_uri,
 };
@@ -675,23 +675,6 @@ impl Outcome {
     }
 }
 
-/// An authorization code no one was ever given: Google checks the client before the code,
-/// so `invalid_grant` for it means the client id and secret were accepted.
-const PROBE_CODE: &str = "4/0OnTrackio-connection-test-not-a-real-code";
-
-#[derive(Deserialize)]
-struct DiscoveryDoc {
-    issuer: String,
-    token_endpoint: String,
-}
-
-#[derive(Deserialize)]
-struct OauthErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: String,
-}
-
 /// Google's own text in a summary: bounded and on one line.
 fn quoted(s: &str) -> String {
     let one_line: String = s
@@ -702,56 +685,19 @@ fn quoted(s: &str) -> String {
     one_line.trim().to_string()
 }
 
-/// An endpoint the client secret may be sent to: https, or http on a loopback host (the
-/// rule every outbound base follows).
-fn safe_endpoint(url: &str) -> Option<reqwest::Url> {
-    crate::config::OutboundBase::parse(url).ok()?;
-    reqwest::Url::parse(url).ok()
-}
-
-async fn discover(http: &Outbound, issuer: &str) -> Result<reqwest::Url, Outcome> {
-    let discovery = format!("{issuer}/.well-known/openid-configuration");
-    let url = reqwest::Url::parse(&discovery)
-        .map_err(|_| Outcome::failed(format!("The Google issuer {issuer} is not a valid URL.")))?;
-    let (status, body) = http
-        .get(url, None)
-        .await
-        .map_err(|e| Outcome::failed(format!("{e}: reading {discovery} failed.")))?;
-    if status != 200 {
-        return Err(Outcome::failed(format!(
-            "Google's discovery document ({discovery}) answered HTTP {status}."
-        )));
-    }
-    let doc: DiscoveryDoc = serde_json::from_slice(&body).map_err(|_| {
-        Outcome::failed(format!(
-            "Google's discovery document ({discovery}) is not the OpenID configuration expected."
-        ))
-    })?;
-    // Google's document names its issuer with the scheme; ID tokens may omit it.
-    let bare = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
-    if doc.issuer != issuer && doc.issuer != bare {
-        return Err(Outcome::failed(format!(
-            "Google's discovery document names the issuer {}, not {issuer}.",
-            quoted(&doc.issuer)
-        )));
-    }
-    safe_endpoint(&doc.token_endpoint).ok_or_else(|| {
-        Outcome::failed(format!(
-            "Google's discovery document gives a token endpoint that is not https ({}); the client secret is not sent there.",
-            quoted(&doc.token_endpoint)
-        ))
-    })
-}
-
-/// Explains the token endpoint's answer to the probe code.
-fn explain_probe(status: u16, body: &[u8]) -> Outcome {
-    let Ok(err) = serde_json::from_slice::<OauthErrorBody>(body) else {
-        return Outcome::failed(format!(
-            "Google's token endpoint gave an unexpected answer (HTTP {status})."
-        ));
+/// Explains Google's answer to the probe (`GoogleClient::probe_client`).
+fn explain_probe(answer: GoogleError) -> Outcome {
+    let (status, error, description) = match answer {
+        GoogleError::Oauth {
+            status,
+            error,
+            description,
+        } => (status, error, quoted(&description)),
+        GoogleError::Transport(e) | GoogleError::Untrusted(e) => {
+            return Outcome::failed(format!("{e}."));
+        }
     };
-    let description = quoted(&err.error_description);
-    let mut outcome = match err.error.as_str() {
+    let mut outcome = match error.as_str() {
         "invalid_grant" => Outcome::ok(
             "All good: Google found the OAuth client and accepted its client secret. The redirect URI is confirmed by the first sign-in.",
         ),
@@ -772,39 +718,21 @@ fn explain_probe(status: u16, body: &[u8]) -> Outcome {
             quoted(other)
         )),
     };
-    outcome.error = Some(quoted(&err.error));
+    outcome.error = Some(quoted(&error));
     outcome
 }
 
-/// Google has no client-credentials grant, so the credentials are checked by redeeming an
-/// authorization code that does not exist: Google authenticates the client first and says
-/// `invalid_client` for a wrong id or secret, and `invalid_grant` only once both are right.
-async fn check_connection(http: &Outbound, issuer: &str, e: &EffectiveGoogleSettings) -> Outcome {
-    let token_url = match discover(http, issuer).await {
-        Ok(url) => url,
-        Err(outcome) => return outcome,
-    };
+async fn check_connection(google: &GoogleClient, e: &EffectiveGoogleSettings) -> Outcome {
     let Some(client_id) = &e.client_id.value else {
-        return Outcome::failed(
-            "Google answered, but no Client ID is set, so the OAuth client could not be checked.",
-        );
+        return Outcome::failed("No Client ID is set, so the OAuth client could not be checked.");
     };
     let Some(secret) = &e.client_secret.value else {
-        return Outcome::failed(
-            "Google answered, but no client secret is set: paste it into Client secret and save.",
-        );
+        return Outcome::failed("No client secret is set: paste it into Client secret and save.");
     };
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", PROBE_CODE),
-        ("client_id", client_id.as_str()),
-        ("client_secret", secret.expose_secret()),
-        ("redirect_uri", e.redirect_uri.value.as_str()),
-    ];
-    match http.post_form(token_url, &form).await {
-        Ok((status, body)) => explain_probe(status, &body),
-        Err(err) => Outcome::failed(format!("{err}: the token endpoint did not answer.")),
-    }
+    let answer = google
+        .probe_client(client_id.as_str(), secret, e.redirect_uri.value.as_str())
+        .await;
+    explain_probe(answer)
 }
 
 pub async fn test_connection(
@@ -814,9 +742,7 @@ pub async fn test_connection(
 ) -> Result<Response, AppError> {
     let ws = &cu.workspace;
     let (_, effective) = settings::load_fresh(&state.config, &state.db, ws).await?;
-    // Built per test (an admin's occasional click), with the same rules as sign-in's.
-    let http = Outbound::new("Google", state.config.microsoft_timeout)?;
-    let outcome = check_connection(&http, state.config.google_issuer.as_str(), &effective).await;
+    let outcome = check_connection(&state.google.client, &effective).await;
     let mut tx = state.db.begin().await?;
     store::google_settings::record_test(&mut *tx, &ws.id, outcome.ok, &outcome.summary).await?;
     audit::record(
@@ -867,7 +793,12 @@ mod tests {
 
     #[test]
     fn the_probe_answers_are_read_as_google_means_them() {
-        let probe = |status, json: &str| explain_probe(status, json.as_bytes());
+        let probe = |status, json: &str| {
+            explain_probe(crate::auth::google::client::oauth_error(
+                status,
+                json.as_bytes(),
+            ))
+        };
         assert!(
             probe(
                 400,

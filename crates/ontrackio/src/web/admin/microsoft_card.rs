@@ -555,8 +555,11 @@ fn validate(
     let tenant = optional(&body.tenant_id, TenantSetting::parse, &mut e.tenant_id);
     let client_id = optional(&body.client_id, ClientId::parse, &mut e.client_id);
     let redirect = optional(&body.redirect_uri, RedirectUri::parse, &mut e.redirect_uri);
+    // Microsoft sign-in off: nothing needs a secret, and a workspace that signs in with
+    // Google only still keeps its allowed email domains here.
+    let enabled = body.enabled.is_some();
     let secret = if body.client_secret.trim().is_empty() {
-        if !secret_stored {
+        if !secret_stored && enabled {
             e.client_secret = Some(SECRET_REQUIRED.into());
         }
         None
@@ -585,7 +588,8 @@ fn validate(
                 .unwrap_or(TenantSetting::Common),
         )
     };
-    if effective_tenant == Some(TenantSetting::Common)
+    if enabled
+        && effective_tenant == Some(TenantSetting::Common)
         && domains.is_empty()
         && e.allowed_domains.is_none()
     {

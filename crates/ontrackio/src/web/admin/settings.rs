@@ -29,8 +29,7 @@ pub async fn integrations(
 ) -> Result<Response, AppError> {
     let effective = state.microsoft_settings(&cu.workspace).await?;
     let (microsoft_status, microsoft_status_label) = super::microsoft_card::status(&effective);
-    let (_, google) =
-        crate::auth::google::settings::load_fresh(&state.config, &state.db, &cu.workspace).await?;
+    let google = state.google_settings(&cu.workspace).await?;
     let (google_status, google_status_label) = super::google_card::status(&google);
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {

@@ -9,6 +9,7 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use crate::accounts::{AccountError, Acting, By, Invitation, Outcome};
+use crate::auth::sign_in::Provider;
 use crate::domain::{EmailAddress, PersonName, Role, UserId};
 use crate::store::{self, users::User};
 use crate::web::chrome::{Chrome, avatar_url, fmt_opt_time};
@@ -29,6 +30,8 @@ pub struct UserRow {
     pub avatar_url: Option<String>,
     pub initials: String,
     pub is_self: bool,
+    /// How the user can sign in: "Password", "Microsoft", "Google".
+    pub sign_in_methods: Vec<&'static str>,
     /// The viewer may change this user (only a super-admin changes a super-admin): the
     /// row shows controls only when the server would accept them.
     pub can_manage: bool,
@@ -124,6 +127,9 @@ async fn render_listing(
     )
     .await?;
     let users = found.users;
+    let ids: Vec<&UserId> = users.iter().map(|u| &u.id).collect();
+    let identities =
+        store::user_identities::providers_of(state.db.pool(), &cu.workspace.id, &ids).await?;
     let link = |after: Option<&str>| {
         let mut params = Vec::new();
         if !listing.search.is_empty() {
@@ -148,7 +154,14 @@ async fn render_listing(
         .collect();
     let mut page = UsersPage {
         chrome: Chrome::for_user(cu, "admin-users", token),
-        users: users.iter().map(|u| row(u, cu)).collect(),
+        users: users
+            .iter()
+            .map(|u| {
+                let mut r = row(u, cu);
+                r.sign_in_methods = sign_in_methods(u, &identities);
+                r
+            })
+            .collect(),
         search: listing.search.clone(),
         next_page,
         first_page,
@@ -167,6 +180,25 @@ async fn render_listing(
     Ok((status, Html(page.render()?)).into_response())
 }
 
+/// The user's ways in, in the order the login page shows them.
+fn sign_in_methods(u: &User, identities: &[(String, String)]) -> Vec<&'static str> {
+    let has = |p: Provider| {
+        identities
+            .iter()
+            .any(|(id, provider)| id == u.id.as_str() && provider == p.key())
+    };
+    let mut methods = Vec::new();
+    for p in [Provider::Microsoft, Provider::Google] {
+        if has(p) {
+            methods.push(p.display_name());
+        }
+    }
+    if u.has_password {
+        methods.push("Password");
+    }
+    methods
+}
+
 fn row(u: &User, cu: &CurrentUser) -> UserRow {
     UserRow {
         id: u.id.to_string(),
@@ -181,6 +213,7 @@ fn row(u: &User, cu: &CurrentUser) -> UserRow {
         avatar_url: avatar_url(u.id.as_str(), u.avatar_version),
         initials: crate::avatar::initials(&u.first_name, &u.last_name, &u.email),
         is_self: u.id == cu.user.id,
+        sign_in_methods: Vec::new(),
         can_manage: u.role != Role::SuperAdmin || cu.user.role == Role::SuperAdmin,
     }
 }
@@ -194,7 +227,7 @@ pub async fn page(
     let listing = Listing::of(&q);
     render_listing(&state, &cu, &jar, StatusCode::OK, &listing, |p| {
         p.notice = match q.notice.as_deref() {
-            Some("invited") => Some("The user is invited. They can sign in with Microsoft, or an admin can send them a setup link."),
+            Some("invited") => Some("The user is invited. They can sign in with Microsoft or Google, or an admin can send them a setup link."),
             Some("updated") => Some("The change is saved."),
             Some("unchanged") => Some("Nothing to change: the user already had that setting."),
             _ => None,
