@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::directory::{
-    AppRegistration, ClientSecret, Directory, GuestOf, OptionalClaims, SignInAudience, Tenant, User,
+    AppRegistration, AppRole, ClientSecret, Directory, Group, GroupMembershipClaims, GuestOf,
+    OptionalClaims, SignInAudience, Tenant, User,
 };
 
 pub const ACME_TENANT_ID: &str = "3f6d9c2a-8b41-4e7d-9a15-6c2e0b7d4f81";
@@ -62,6 +63,23 @@ pub const MALLORY_UPN: &str = "mallory@evil.test";
 pub const MALLORY_OID: &str = "d4f6b8c0-2e5a-4c7e-9a1b-8c0e2a4c6e8f";
 pub const MALLORY_MAIL: &str = "alex.wilber@acme.test";
 
+/// App roles the multi-tenant demo app declares (its `roles` claim values). Alex holds
+/// `Admin`, Megan holds `Employee` through the "Acme Staff" group, Sam holds `Employee`
+/// directly; everyone else has none (no `roles` claim).
+pub const ROLE_EMPLOYEE: &str = "Employee";
+pub const ROLE_EMPLOYEE_ID: &str = "6a1f3c2e-8d4b-4e7a-9c15-2b8e0f4d6a31";
+pub const ROLE_ADMIN: &str = "Admin";
+pub const ROLE_ADMIN_ID: &str = "9b3e5d7f-1a2c-4b6e-8d0f-3c5e7a9b1d42";
+pub const ROLE_SUPER_ADMIN: &str = "SuperAdmin";
+pub const ROLE_SUPER_ADMIN_ID: &str = "2d4f6b8a-0c1e-4f3a-b5c7-9e1a3c5e7b53";
+
+/// Acme's security group "Acme Staff" (Megan and Alex are members); assigned `Employee`.
+pub const STAFF_GROUP_ID: &str = "7e9a1c3b-5d2f-4a6c-8e0b-4d6f8a0c2e64";
+/// Acme's security group "IT Admins" (Alex is a member).
+pub const IT_ADMINS_GROUP_ID: &str = "3b5d7f9a-1c2e-4d4f-a6b8-5e7a9c1e3f75";
+/// Acme's distribution list "Acme Announcements" (Alex is a member): only `All` emits it.
+pub const ANNOUNCEMENTS_GROUP_ID: &str = "8c0e2a4b-6d1f-4e3a-9b5c-6f8b0d2a4c86";
+
 fn id(text: &str) -> Uuid {
     Uuid::parse_str(text).expect("demo ids are GUID literals")
 }
@@ -101,6 +119,23 @@ impl Directory {
             );
             u.business_phones = vec!["+1 858 555 0110".to_owned()];
             u.office_location = Some("12/1110".to_owned());
+            u.groups = vec![
+                id(STAFF_GROUP_ID),
+                id(IT_ADMINS_GROUP_ID),
+                id(ANNOUNCEMENTS_GROUP_ID),
+            ];
+            u
+        };
+        let megan = {
+            let mut u = person(
+                MEGAN_OID,
+                MEGAN_UPN,
+                "Megan",
+                "Bowen",
+                Some("Marketing Manager"),
+                Some(MEGAN_UPN),
+            );
+            u.groups = vec![id(STAFF_GROUP_ID)];
             u
         };
         let nomail = {
@@ -144,14 +179,7 @@ impl Directory {
                     Some(ADELE_UPN),
                 ),
                 alex,
-                person(
-                    MEGAN_OID,
-                    MEGAN_UPN,
-                    "Megan",
-                    "Bowen",
-                    Some("Marketing Manager"),
-                    Some(MEGAN_UPN),
-                ),
+                megan,
                 nomail,
                 person(
                     SAM_OID,
@@ -163,6 +191,11 @@ impl Directory {
                 ),
                 disabled,
                 pat_guest,
+            ],
+            groups: vec![
+                Group::security(id(STAFF_GROUP_ID), "Acme Staff"),
+                Group::security(id(IT_ADMINS_GROUP_ID), "IT Admins"),
+                Group::distribution(id(ANNOUNCEMENTS_GROUP_ID), "Acme Announcements"),
             ],
         };
         let contoso = Tenant {
@@ -178,6 +211,7 @@ impl Directory {
                 Some("Partner Lead"),
                 Some(PAT_UPN),
             )],
+            groups: Vec::new(),
         };
         let evil = Tenant {
             id: id(EVIL_TENANT_ID),
@@ -192,6 +226,7 @@ impl Directory {
                 None,
                 Some(MALLORY_MAIL),
             )],
+            groups: Vec::new(),
         };
         let ontrackio = AppRegistration {
             client_id: id(DEMO_CLIENT_ID),
@@ -214,7 +249,24 @@ impl Directory {
             // An app registered before June 2023: unverified emails still reach the token, so
             // the demo shows the product refusing Mallory on `xms_edov=false`.
             remove_unverified_email_claim: false,
+            app_roles: vec![
+                AppRole::new(id(ROLE_EMPLOYEE_ID), ROLE_EMPLOYEE, "Employee"),
+                AppRole::new(id(ROLE_ADMIN_ID), ROLE_ADMIN, "Administrator"),
+                AppRole::new(
+                    id(ROLE_SUPER_ADMIN_ID),
+                    ROLE_SUPER_ADMIN,
+                    "Super administrator",
+                ),
+            ],
+            role_assignments: Vec::new(),
+            // Off, as for a new registration: tests turn it on with `update_directory`.
+            group_membership_claims: GroupMembershipClaims::None,
         };
+        let mut ontrackio = ontrackio;
+        ontrackio
+            .assign_app_role(id(ALEX_OID), ROLE_ADMIN)
+            .assign_app_role(id(STAFF_GROUP_ID), ROLE_EMPLOYEE)
+            .assign_app_role(id(SAM_OID), ROLE_EMPLOYEE);
         let single = AppRegistration {
             client_id: id(DEMO_SINGLE_TENANT_CLIENT_ID),
             display_name: "OnTrackio (Acme only)".to_owned(),
@@ -229,6 +281,9 @@ impl Directory {
             delegated_permissions: vec!["User.Read".to_owned()],
             optional_claims: OptionalClaims::default(),
             remove_unverified_email_claim: true,
+            app_roles: Vec::new(),
+            role_assignments: Vec::new(),
+            group_membership_claims: GroupMembershipClaims::None,
         };
         Directory {
             tenants: vec![acme, contoso, evil],

@@ -30,6 +30,24 @@ pub struct Tenant {
     pub verified_domains: Vec<String>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// Groups (security groups, distribution lists, Microsoft 365 groups) of this tenant.
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+/// A group object in a tenant. Members are listed on the user (`User::groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// The object id, emitted in the `groups` claim.
+    pub id: Uuid,
+    pub display_name: String,
+    /// A security group (Graph `securityEnabled`); `false` for a distribution list or a
+    /// Microsoft 365 group without security.
+    #[serde(default = "yes")]
+    pub security_enabled: bool,
+    #[serde(default)]
+    pub mail_enabled: bool,
 }
 
 /// A user object in one tenant: a member, or a guest invited from another tenant.
@@ -62,6 +80,9 @@ pub struct User {
     /// Set for a B2B guest: the member account in its home tenant that was invited.
     #[serde(default)]
     pub guest_of: Option<GuestOf>,
+    /// Object ids of the groups (of this user's tenant) the user is a direct member of.
+    #[serde(default)]
+    pub groups: Vec<Uuid>,
 }
 
 /// The home account behind a guest object.
@@ -154,7 +175,74 @@ pub struct AppRegistration {
     /// tenant has not verified; `false` models an older app (the nOAuth-prone configuration).
     #[serde(default = "yes")]
     pub remove_unverified_email_claim: bool,
+    /// The manifest's `appRoles`.
+    #[serde(default)]
+    pub app_roles: Vec<AppRole>,
+    /// Who holds which app role (the enterprise application's "Users and groups"): users and
+    /// groups, in any tenant the app is used in.
+    #[serde(default)]
+    pub role_assignments: Vec<AppRoleAssignment>,
+    /// The manifest's `groupMembershipClaims`: which groups the `groups` claim lists.
+    #[serde(default)]
+    pub group_membership_claims: GroupMembershipClaims,
 }
+
+/// An app role the app declares (manifest `appRoles`, Graph `appRole`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRole {
+    pub id: Uuid,
+    /// What the `roles` claim carries, e.g. `Admin`. No spaces.
+    pub value: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+    /// `User` (users and groups) and/or `Application` (other apps' service principals).
+    #[serde(default = "user_member_type")]
+    pub allowed_member_types: Vec<AllowedMemberType>,
+    /// A disabled role stays in the manifest but is no longer issued.
+    #[serde(default = "yes")]
+    pub is_enabled: bool,
+}
+
+/// The manifest's `allowedMemberTypes` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum AllowedMemberType {
+    /// Users and groups.
+    User,
+    /// Applications (app-only tokens).
+    Application,
+}
+
+fn user_member_type() -> Vec<AllowedMemberType> {
+    vec![AllowedMemberType::User]
+}
+
+/// An app role assignment: `principal` (a user or a group object id) holds `role` (the
+/// role's `id` or its `value`). A group's direct members hold the role through it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRoleAssignment {
+    pub principal: Uuid,
+    pub role: String,
+}
+
+/// The manifest's `groupMembershipClaims`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum GroupMembershipClaims {
+    /// No `groups` claim (the default).
+    #[default]
+    None,
+    /// Security groups the user is a member of.
+    SecurityGroup,
+    /// Only groups assigned to the application (as principals of a role assignment).
+    ApplicationGroup,
+    /// Security groups, distribution lists and Microsoft 365 groups.
+    All,
+}
+
+/// Entra's limit on the `groups` claim of a JWT: above it, the overage claim replaces it.
+pub const JWT_GROUPS_LIMIT: usize = 200;
 
 fn default_delegated_permissions() -> Vec<String> {
     vec!["User.Read".to_owned()]
@@ -211,6 +299,26 @@ pub enum DirectoryError {
     UnknownApp(String),
     #[error("app {0}: a client secret has an empty value")]
     EmptySecret(Uuid),
+    #[error("app {client_id}: app role `{role}` is declared twice (ids and values must be unique)")]
+    DuplicateAppRole { client_id: Uuid, role: String },
+    #[error("app {client_id}: app role value `{value}` must be non-empty and contain no spaces")]
+    InvalidAppRoleValue { client_id: Uuid, value: String },
+    #[error("app {client_id}: no app role has the id or value `{role}`")]
+    UnknownAppRole { client_id: Uuid, role: String },
+    #[error("app {client_id}: app role `{role}` is not assignable to users and groups")]
+    AppRoleNotForUsers { client_id: Uuid, role: String },
+    #[error("app {client_id}: the assignee {principal} is neither a user nor a group")]
+    UnknownAssignee { client_id: Uuid, principal: Uuid },
+    #[error("app {client_id}: {principal} already holds app role `{role}`")]
+    DuplicateAssignment {
+        client_id: Uuid,
+        principal: Uuid,
+        role: String,
+    },
+    #[error("user {user} is a member of group {group}, which is not a group of the user's tenant")]
+    UnknownGroup { user: Uuid, group: Uuid },
+    #[error("no user has the object id or user principal name `{0}`")]
+    UnknownUser(String),
 }
 
 impl Tenant {
@@ -229,6 +337,56 @@ impl Tenant {
 
     pub fn user(&self, id: Uuid) -> Option<&User> {
         self.users.iter().find(|u| u.id == id)
+    }
+
+    pub fn group(&self, id: Uuid) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// Adds a group to the tenant (checked when the directory is validated).
+    pub fn add_group(&mut self, group: Group) -> &mut Self {
+        self.groups.push(group);
+        self
+    }
+}
+
+impl Group {
+    /// A security group (`securityEnabled: true`, not mail-enabled).
+    pub fn security(id: Uuid, display_name: &str) -> Self {
+        Group {
+            id,
+            display_name: display_name.to_owned(),
+            security_enabled: true,
+            mail_enabled: false,
+        }
+    }
+
+    /// A distribution list (mail-enabled, not a security group): only `All` emits it.
+    pub fn distribution(id: Uuid, display_name: &str) -> Self {
+        Group {
+            id,
+            display_name: display_name.to_owned(),
+            security_enabled: false,
+            mail_enabled: true,
+        }
+    }
+}
+
+impl AppRole {
+    /// An enabled role assignable to users and groups.
+    pub fn new(id: Uuid, value: &str, display_name: &str) -> Self {
+        AppRole {
+            id,
+            value: value.to_owned(),
+            display_name: display_name.to_owned(),
+            description: String::new(),
+            allowed_member_types: user_member_type(),
+            is_enabled: true,
+        }
+    }
+
+    fn for_users(&self) -> bool {
+        self.allowed_member_types.contains(&AllowedMemberType::User)
     }
 }
 
@@ -250,6 +408,7 @@ impl User {
             preferred_language: None,
             disabled: false,
             guest_of: None,
+            groups: Vec::new(),
         }
     }
 
@@ -296,6 +455,106 @@ impl AppRegistration {
 
     pub fn is_multi_tenant(&self) -> bool {
         self.sign_in_audience == SignInAudience::AzureAdMultipleOrgs
+    }
+
+    /// The declared role whose `id` or `value` is `role`.
+    pub fn app_role(&self, role: &str) -> Option<&AppRole> {
+        self.app_roles
+            .iter()
+            .find(|r| r.value == role || Uuid::parse_str(role).is_ok_and(|id| id == r.id))
+    }
+
+    /// Declares an app role (checked when the directory is validated).
+    pub fn add_app_role(&mut self, role: AppRole) -> &mut Self {
+        self.app_roles.push(role);
+        self
+    }
+
+    /// Assigns `role` (id or value) to a user or group object (checked when the directory is
+    /// validated).
+    pub fn assign_app_role(&mut self, principal: Uuid, role: &str) -> &mut Self {
+        self.role_assignments.push(AppRoleAssignment {
+            principal,
+            role: role.to_owned(),
+        });
+        self
+    }
+
+    /// Replaces the roles assigned to `principal` directly (not through a group).
+    pub fn set_app_roles(&mut self, principal: Uuid, roles: &[&str]) -> &mut Self {
+        self.role_assignments.retain(|a| a.principal != principal);
+        for role in roles {
+            self.assign_app_role(principal, role);
+        }
+        self
+    }
+
+    /// The `roles` claim for `user`: the values of the enabled roles assigned to the user or
+    /// to a group the user is a direct member of, in the order the app declares them.
+    pub fn roles_of(&self, user: &User) -> Vec<String> {
+        let holders =
+            |a: &&AppRoleAssignment| a.principal == user.id || user.groups.contains(&a.principal);
+        let held: Vec<Uuid> = self
+            .role_assignments
+            .iter()
+            .filter(holders)
+            .filter_map(|a| self.app_role(&a.role).map(|r| r.id))
+            .collect();
+        self.app_roles
+            .iter()
+            .filter(|r| r.is_enabled && held.contains(&r.id))
+            .map(|r| r.value.clone())
+            .collect()
+    }
+
+    fn validate_roles(&self, directory: &Directory) -> Result<(), DirectoryError> {
+        let client_id = self.client_id;
+        let mut seen = HashSet::new();
+        for role in &self.app_roles {
+            if role.value.is_empty() || role.value.chars().any(char::is_whitespace) {
+                return Err(DirectoryError::InvalidAppRoleValue {
+                    client_id,
+                    value: role.value.clone(),
+                });
+            }
+            if !seen.insert(role.id.to_string()) || !seen.insert(role.value.clone()) {
+                return Err(DirectoryError::DuplicateAppRole {
+                    client_id,
+                    role: role.value.clone(),
+                });
+            }
+        }
+        let mut assigned = HashSet::new();
+        for assignment in &self.role_assignments {
+            let Some(role) = self.app_role(&assignment.role) else {
+                return Err(DirectoryError::UnknownAppRole {
+                    client_id,
+                    role: assignment.role.clone(),
+                });
+            };
+            if !role.for_users() {
+                return Err(DirectoryError::AppRoleNotForUsers {
+                    client_id,
+                    role: role.value.clone(),
+                });
+            }
+            if directory.locate(assignment.principal).is_none()
+                && directory.locate_group(assignment.principal).is_none()
+            {
+                return Err(DirectoryError::UnknownAssignee {
+                    client_id,
+                    principal: assignment.principal,
+                });
+            }
+            if !assigned.insert((assignment.principal, role.id)) {
+                return Err(DirectoryError::DuplicateAssignment {
+                    client_id,
+                    principal: assignment.principal,
+                    role: role.value.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -357,8 +616,19 @@ impl Directory {
                     return Err(DirectoryError::DuplicateDomain(domain));
                 }
             }
+            for group in &tenant.groups {
+                if !object_ids.insert(group.id) {
+                    return Err(DirectoryError::DuplicateObjectId(group.id));
+                }
+            }
             let mut upns = HashSet::new();
             for user in &tenant.users {
+                if let Some(group) = user.groups.iter().find(|g| tenant.group(**g).is_none()) {
+                    return Err(DirectoryError::UnknownGroup {
+                        user: user.id,
+                        group: *group,
+                    });
+                }
                 if !object_ids.insert(user.id) {
                     return Err(DirectoryError::DuplicateObjectId(user.id));
                 }
@@ -423,6 +693,7 @@ impl Directory {
             if app.client_secrets.iter().any(|s| s.value.is_empty()) {
                 return Err(DirectoryError::EmptySecret(app.client_id));
             }
+            app.validate_roles(self)?;
         }
         Ok(())
     }
@@ -478,6 +749,52 @@ impl Directory {
         self.app_mut(client_id)
             .ok_or_else(|| DirectoryError::UnknownApp(client_id.to_owned()))?
             .add_redirect_uri(uri)
+    }
+
+    /// The user whose object id (a GUID) or user principal name is `user`.
+    pub fn find_user(&self, user: &str) -> Option<&User> {
+        match Uuid::parse_str(user) {
+            Ok(id) => self.locate(id).map(|(_, u)| u),
+            Err(_) => self.user_by_upn(user),
+        }
+    }
+
+    /// Replaces the app roles assigned directly to `user` (object id or UPN) in app
+    /// `client_id`; `roles` are role values or ids. Validate the directory afterwards (the
+    /// handle's `set_app_roles` does).
+    pub fn set_app_roles(
+        &mut self,
+        client_id: &str,
+        user: &str,
+        roles: &[&str],
+    ) -> Result<(), DirectoryError> {
+        let id = self
+            .find_user(user)
+            .ok_or_else(|| DirectoryError::UnknownUser(user.to_owned()))?
+            .id;
+        self.app_mut(client_id)
+            .ok_or_else(|| DirectoryError::UnknownApp(client_id.to_owned()))?
+            .set_app_roles(id, roles);
+        Ok(())
+    }
+
+    /// Replaces the groups `user` (object id or UPN) is a direct member of.
+    pub fn set_groups(&mut self, user: &str, groups: &[Uuid]) -> Result<(), DirectoryError> {
+        let id = self
+            .find_user(user)
+            .ok_or_else(|| DirectoryError::UnknownUser(user.to_owned()))?
+            .id;
+        if let Some(u) = self.user_mut(id) {
+            u.groups = groups.to_vec();
+        }
+        Ok(())
+    }
+
+    /// The tenant holding the group `id`, with the group.
+    pub(crate) fn locate_group(&self, id: Uuid) -> Option<(&Tenant, &Group)> {
+        self.tenants
+            .iter()
+            .find_map(|t| t.group(id).map(|g| (t, g)))
     }
 
     /// The tenant holding the object `id`, with the object.

@@ -27,7 +27,8 @@ mod util;
 
 pub use cli::run_cli;
 pub use directory::{
-    AppRegistration, ClientSecret, Directory, DirectoryError, GuestOf, OptionalClaims,
+    AllowedMemberType, AppRegistration, AppRole, AppRoleAssignment, ClientSecret, Directory,
+    DirectoryError, Group, GroupMembershipClaims, GuestOf, JWT_GROUPS_LIMIT, OptionalClaims,
     SignInAudience, Tenant, User,
 };
 pub use html::picker_request_id;

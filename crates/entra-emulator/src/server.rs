@@ -193,6 +193,33 @@ impl EmulatorHandle {
         self.shared.directory.update(change, Directory::validate)
     }
 
+    /// Replaces the app roles assigned directly to `user` (object id or UPN) in app
+    /// `client_id`, by role value or id; `&[]` removes them all. Roles held through a group
+    /// stay. Takes effect at the next token; refused (nothing changes) for an unknown user,
+    /// app or role, or a role not assignable to users.
+    pub fn set_app_roles(
+        &self,
+        client_id: &str,
+        user: &str,
+        roles: &[&str],
+    ) -> Result<(), DirectoryError> {
+        let outcome = std::cell::RefCell::new(Ok(()));
+        self.shared.directory.update(
+            |dir| *outcome.borrow_mut() = dir.set_app_roles(client_id, user, roles),
+            |dir| outcome.borrow().clone().and_then(|()| dir.validate()),
+        )
+    }
+
+    /// Replaces the groups `user` (object id or UPN) is a direct member of; every group must
+    /// exist in the user's tenant.
+    pub fn set_groups(&self, user: &str, groups: &[uuid::Uuid]) -> Result<(), DirectoryError> {
+        let outcome = std::cell::RefCell::new(Ok(()));
+        self.shared.directory.update(
+            |dir| *outcome.borrow_mut() = dir.set_groups(user, groups),
+            |dir| outcome.borrow().clone().and_then(|()| dir.validate()),
+        )
+    }
+
     /// A copy of the directory as it is now.
     pub fn directory(&self) -> Directory {
         self.shared.directory.snapshot()

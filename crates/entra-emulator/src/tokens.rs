@@ -5,7 +5,7 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::directory::{AppRegistration, Directory};
+use crate::directory::{AppRegistration, Directory, GroupMembershipClaims, JWT_GROUPS_LIMIT};
 use crate::keys::SigningKey;
 use crate::misbehaviour::Misbehaviour;
 use crate::state::{AccessGrant, Principal, RefreshGrant, Shared};
@@ -63,6 +63,11 @@ struct IdTokenClaims {
     iat: i64,
     nbf: i64,
     exp: i64,
+    /// The groups overage claim: `{"groups": "src1"}` in place of `groups`.
+    #[serde(rename = "_claim_names", skip_serializing_if = "Option::is_none")]
+    claim_names: Option<serde_json::Value>,
+    #[serde(rename = "_claim_sources", skip_serializing_if = "Option::is_none")]
+    claim_sources: Option<serde_json::Value>,
     aio: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
@@ -70,6 +75,8 @@ struct IdTokenClaims {
     family_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,6 +88,8 @@ struct IdTokenClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     preferred_username: Option<String>,
     rh: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
     sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     tid: Option<String>,
@@ -117,6 +126,51 @@ fn email_claim(
         return None;
     }
     Some((mail, verified))
+}
+
+/// What an app's tokens say about the signed-in user's groups: the object ids, or the
+/// overage pointer when there are more than a JWT may carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GroupsClaim {
+    Ids(Vec<String>),
+    Overage { endpoint: String },
+}
+
+/// The `groups` claim per the app's `groupMembershipClaims` (omitted when it is `None` or the
+/// user is in no matching group); above [`JWT_GROUPS_LIMIT`] groups, Entra's overage form.
+pub(crate) fn groups_claim(
+    directory: &Directory,
+    app: &AppRegistration,
+    principal: &Principal,
+) -> Option<GroupsClaim> {
+    let (tenant, user) = directory.locate(principal.object)?;
+    let groups: Vec<String> = user
+        .groups
+        .iter()
+        .filter_map(|id| tenant.group(*id))
+        .filter(|g| match app.group_membership_claims {
+            GroupMembershipClaims::None => false,
+            GroupMembershipClaims::SecurityGroup => g.security_enabled,
+            GroupMembershipClaims::ApplicationGroup => {
+                app.role_assignments.iter().any(|a| a.principal == g.id)
+            }
+            GroupMembershipClaims::All => true,
+        })
+        .map(|g| g.id.to_string())
+        .collect();
+    if groups.is_empty() {
+        return None;
+    }
+    if groups.len() > JWT_GROUPS_LIMIT {
+        // The documented note: the URL is an Azure AD Graph one, whatever the docs' example says.
+        return Some(GroupsClaim::Overage {
+            endpoint: format!(
+                "https://graph.windows.net/{}/users/{}/getMemberObjects",
+                principal.tenant, principal.object
+            ),
+        });
+    }
+    Some(GroupsClaim::Ids(groups))
 }
 
 /// Everything needed to sign a user's tokens.
@@ -177,12 +231,26 @@ pub(crate) fn id_token(shared: &Shared, input: &UserTokenInput) -> Option<String
     let now = shared.now().unix_timestamp();
     let tid = principal.tenant;
     let email = email_claim(directory, app, &principal, scopes);
+    let roles = app.roles_of(user);
+    let (groups, claim_names, claim_sources) = match groups_claim(directory, app, &principal) {
+        None => (None, None, None),
+        Some(GroupsClaim::Ids(ids)) => (Some(ids), None, None),
+        Some(GroupsClaim::Overage { endpoint }) => (
+            None,
+            Some(serde_json::json!({"groups": "src1"})),
+            Some(serde_json::json!({"src1": {"endpoint": endpoint}})),
+        ),
+    };
     let mut claims = IdTokenClaims {
         aud: app.client_id.to_string(),
         iss: shared.issuer(tid),
         iat: now,
         nbf: now,
         exp: now + ID_TOKEN_LIFETIME_SECS,
+        claim_names,
+        claim_sources,
+        groups,
+        roles: (!roles.is_empty()).then_some(roles),
         aio: format!("A{}", random_b64url(96)),
         xms_edov: email
             .as_ref()

@@ -21,5 +21,7 @@ mod id_token;
 mod misbehaviour;
 #[path = "emulator/oidc_client.rs"]
 mod oidc_client;
+#[path = "emulator/roles_groups.rs"]
+mod roles_groups;
 #[path = "emulator/token.rs"]
 mod token;

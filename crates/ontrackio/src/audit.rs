@@ -25,6 +25,9 @@ pub mod actions {
     pub const MICROSOFT_SIGN_IN_REFUSED: &str = "Microsoft sign-in refused";
     pub const MICROSOFT_USER_PROVISIONED: &str = "User provisioned from Microsoft";
     pub const MICROSOFT_ACCOUNT_LINKED: &str = "Microsoft account linked";
+    /// A sign-in brought a role from the directory (the exact words).
+    pub const ROLE_CHANGED_BY_DIRECTORY: &str = "Role changed by directory";
+    pub const ROLE_CHANGE_BY_DIRECTORY_REFUSED: &str = "Role change by directory refused";
     pub const GOOGLE_SIGN_IN: &str = "User signed in with Google SSO";
     pub const GOOGLE_SIGN_IN_REFUSED: &str = "Google sign-in refused";
     pub const GOOGLE_USER_PROVISIONED: &str = "User provisioned from Google";

@@ -16,6 +16,8 @@ mod admin_users;
 mod audit_log;
 #[path = "web/callback_abuse.rs"]
 mod callback_abuse;
+#[path = "web/directory_roles.rs"]
+mod directory_roles;
 #[path = "web/google_card.rs"]
 mod google_card;
 #[path = "web/google_sign_in.rs"]

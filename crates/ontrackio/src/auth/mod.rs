@@ -6,6 +6,7 @@ pub mod microsoft;
 pub mod oidc;
 pub mod password;
 pub mod policy;
+pub mod role_mapping;
 pub mod session;
 pub mod session_cache;
 pub mod settings_cache;

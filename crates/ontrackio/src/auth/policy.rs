@@ -3,6 +3,7 @@
 //! email and what the database already holds — the database work happens around it
 //! (`auth::sign_in`). Each provider decides on its own which email it vouches for.
 
+use crate::auth::role_mapping::DirectoryRole;
 use crate::domain::{EmailAddress, EmailDomain, Role, UserId, UserStatus};
 
 /// The email the sign-in is about, and whether it may be trusted to identify a person.
@@ -31,6 +32,8 @@ pub struct Input<'a> {
     /// The provider said it has not verified the address: refused outright, even for an
     /// identity already linked (Google admits only `email_verified = true`).
     pub provider_unverified: bool,
+    /// What the workspace's role mapping makes of the directory's values.
+    pub directory_role: DirectoryRole,
     /// The user linked to this (tid, oid), if any.
     pub by_identity: Option<&'a Existing>,
     /// The user holding the chosen email in this workspace, if any.
@@ -49,6 +52,8 @@ pub enum Refusal {
     UnverifiedEmail,
     /// The provider says it has not verified the email address.
     ProviderUnverified,
+    /// The workspace takes roles from the directory, refuses when none maps, and none did.
+    NoRoleMapped,
 }
 
 impl Refusal {
@@ -63,6 +68,9 @@ impl Refusal {
             Self::Disabled => {
                 "Your OnTrackio account is disabled. Ask your workspace admin to enable it."
             }
+            Self::NoRoleMapped => {
+                "Your directory gives you no role in OnTrackio. Ask your workspace admin to assign you one."
+            }
         }
     }
     /// The reason recorded in the audit log.
@@ -75,6 +83,9 @@ impl Refusal {
                 "email not verified by the directory; refused to match or provision by it"
             }
             Self::ProviderUnverified => "the provider has not verified the email address",
+            Self::NoRoleMapped => {
+                "no directory role maps to a workspace role, and the mapping is strict"
+            }
         }
     }
 }
@@ -98,6 +109,16 @@ fn domain_allowed(allowed: &[EmailDomain], email: &EmailAddress) -> bool {
 }
 
 pub fn decide(input: &Input<'_>) -> Decision {
+    match decide_account(input) {
+        // Only someone who would otherwise get in learns that no role maps.
+        Decision::SignIn { .. } | Decision::Provision if input.directory_role.refuses() => {
+            Decision::Refuse(Refusal::NoRoleMapped)
+        }
+        d => d,
+    }
+}
+
+fn decide_account(input: &Input<'_>) -> Decision {
     let Some(chosen) = input.email else {
         return Decision::Refuse(Refusal::NoEmail);
     };
@@ -360,6 +381,7 @@ mod tests {
                 by_email,
                 organisation_domain: None,
                 provider_unverified: false,
+                directory_role: DirectoryRole::NotManaged,
             });
             assert_eq!(got, want, "{name}");
         }
@@ -402,6 +424,7 @@ mod tests {
                 by_email: None,
                 organisation_domain: org,
                 provider_unverified: require,
+                directory_role: DirectoryRole::NotManaged,
             })
         };
         // Refused even for a linked identity, when the provider says it is unverified.
@@ -432,5 +455,44 @@ mod tests {
             decide_with(&alias, None, None, false),
             Decision::Refuse(Refusal::DomainNotAllowed)
         );
+    }
+
+    /// A strict role mapping refuses only someone who would otherwise get in: a person
+    /// outside the allowlist still learns only that.
+    #[test]
+    fn a_strict_mapping_with_no_role_refuses_only_who_would_otherwise_get_in() {
+        let acme = [EmailDomain::parse("acme.test").unwrap()];
+        let strict_none = DirectoryRole::NoneMapped {
+            strict: true,
+            manages_super_admin: false,
+        };
+        let decide_for = |email: &str, directory_role| {
+            let chosen = ChosenEmail {
+                email: EmailAddress::parse(email).unwrap(),
+                verified: true,
+            };
+            decide(&Input {
+                allowed_domains: &acme,
+                email: Some(&chosen),
+                by_identity: None,
+                by_email: None,
+                organisation_domain: None,
+                provider_unverified: false,
+                directory_role,
+            })
+        };
+        assert_eq!(
+            decide_for("new@acme.test", strict_none),
+            Decision::Refuse(Refusal::NoRoleMapped)
+        );
+        assert_eq!(
+            decide_for("new@other.test", strict_none),
+            Decision::Refuse(Refusal::DomainNotAllowed)
+        );
+        let lenient = DirectoryRole::NoneMapped {
+            strict: false,
+            manages_super_admin: false,
+        };
+        assert_eq!(decide_for("new@acme.test", lenient), Decision::Provision);
     }
 }

@@ -6,6 +6,7 @@
 use crate::accounts::ChangeNotifier;
 use crate::audit::{self, Actor, Origin, actions};
 use crate::auth::policy::{self, ChosenEmail, Decision, Existing, Refusal};
+use crate::auth::role_mapping::DirectoryRole;
 use crate::auth::session;
 use crate::crypto::SessionToken;
 use crate::domain::{EmailDomain, ReturnTo, Role, UserId, UserStatus};
@@ -120,6 +121,8 @@ pub struct ExternalIdentity {
     /// The organisation the provider vouches the account belongs to, checked against the
     /// allowlist instead of the email's domain (Google Workspace's `hd` claim).
     pub organisation_domain: Option<EmailDomain>,
+    /// The role the workspace's mapping gives the directory's values (Entra app roles).
+    pub directory_role: DirectoryRole,
 }
 
 /// The request a sign-in comes from.
@@ -261,6 +264,55 @@ fn link_identity(
     ));
 }
 
+/// The directory's role for `user`, in the sign-in's batch, with its audit row naming the
+/// old and the new role. Taking super-admin away is refused when nobody else could sign in
+/// as one (the workspace row locked first, as every such change does: `accounts`); the
+/// sign-in then goes on with the role kept, and its row says why. `Ok(false)`: kept.
+async fn change_role_by_directory(
+    tx: &mut store::Tx,
+    writes: &mut Batch,
+    a: &Attempt<'_>,
+    user: &UserId,
+    old: Role,
+    new: Role,
+) -> Result<bool, sqlx::Error> {
+    let ws = &a.workspace.id;
+    let p = a.identity.provider;
+    let mut details = serde_json::json!({"from": old.as_str(), "to": new.as_str()});
+    if old == Role::SuperAdmin {
+        store::workspaces::lock(&mut **tx, ws).await?;
+        let others = store::users::count_other_sign_in_super_admins(&mut **tx, ws, user).await?;
+        if others == 0 {
+            details["kept"] = "the last super-admin who can sign in keeps the role".into();
+            audit::record(
+                &mut **tx,
+                ws,
+                Actor::System(p.system_actor()),
+                actions::ROLE_CHANGE_BY_DIRECTORY_REFUSED,
+                user.as_str(),
+                a.requester.origin(),
+                details,
+            )
+            .await?;
+            return Ok(false);
+        }
+    }
+    writes.push(store::users::set_role_statement(user, new));
+    let label = a.identity.email.as_ref().map_or_else(
+        || user.as_str().to_string(),
+        |c| c.email.as_str().to_string(),
+    );
+    writes.push(audit::statement(
+        ws,
+        Actor::System(p.system_actor()),
+        actions::ROLE_CHANGED_BY_DIRECTORY,
+        &label,
+        a.requester.origin(),
+        details,
+    ));
+    Ok(true)
+}
+
 async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
     let id = a.identity;
     let p = id.provider;
@@ -284,6 +336,7 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
         by_email: by_email.as_ref().map(existing).as_ref(),
         organisation_domain: id.organisation_domain.as_ref(),
         provider_unverified: id.email_unverified_by_provider,
+        directory_role: id.directory_role,
     });
     let target = chosen.map_or_else(|| id.subject.clone(), |c| c.email.as_str().to_string());
     let (issuer_key, subject_key) = p.id_names();
@@ -305,13 +358,14 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
         Decision::Provision => {
             let c = chosen.expect("the policy provisions only with an email");
             let (first, last) = &id.new_user_names;
+            let role = id.directory_role.for_new_user();
             let (user, insert) = store::users::insert_statement(
                 ws,
                 store::users::NewUser {
                     email: &c.email,
                     first_name: first,
                     last_name: last,
-                    role: Role::Employee,
+                    role,
                     external: false,
                     status: UserStatus::Active,
                     email_verified: true,
@@ -322,7 +376,7 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             let audit = (p.provisioned_action(), c.email.as_str());
             link_identity(&mut writes, a, &user, audit, &details);
             writes.push(store::users::record_login_statement(&user, a.requester.ip));
-            (user, Role::Employee, true)
+            (user, role, true)
         }
         Decision::SignIn {
             user,
@@ -338,6 +392,14 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             if update_email {
                 store::users::set_email(&mut *tx, &user, &c.email).await?;
             }
+            let role = match id.directory_role.change_for(role) {
+                None => role,
+                Some(new) => {
+                    let changed =
+                        change_role_by_directory(&mut tx, &mut writes, a, &user, role, new).await?;
+                    if changed { new } else { role }
+                }
+            };
             // Cached names follow the directory, where it has them; one statement with
             // the last-login update and the verified mark.
             writes.push(store::users::record_login_with_profile_statement(

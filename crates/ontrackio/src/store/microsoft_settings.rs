@@ -32,6 +32,10 @@ pub struct StoredSettings {
     pub last_test_summary: Option<String>,
     pub saved_at: Option<i64>,
     pub saved_by: Option<String>,
+    /// App-role value → role, one `value = role` per line (`auth::role_mapping`).
+    pub role_mapping: Option<String>,
+    pub role_mapping_super_admin: bool,
+    pub role_mapping_strict: bool,
 }
 
 impl StoredSettings {
@@ -44,7 +48,8 @@ impl StoredSettings {
 const COLUMNS: &str = "enabled, tenant_id, client_id, client_secret_sealed, secret_key_id, \
      secret_saved_at, secret_saved_by, redirect_uri, secret_expires_on, last_success_at, \
      last_failure_at, last_failure_code, last_failure_summary, last_test_at, last_test_ok, \
-     last_test_summary, saved_at, saved_by";
+     last_test_summary, saved_at, saved_by, role_mapping, role_mapping_super_admin, \
+     role_mapping_strict";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredSettings, sqlx::Error> {
     Ok(StoredSettings {
@@ -66,6 +71,9 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<StoredSettings, sqlx::Error> {
         last_test_summary: r.try_get("last_test_summary")?,
         saved_at: r.try_get("saved_at")?,
         saved_by: r.try_get("saved_by")?,
+        role_mapping: r.try_get("role_mapping")?,
+        role_mapping_super_admin: r.try_get::<i64, _>("role_mapping_super_admin")? != 0,
+        role_mapping_strict: r.try_get::<i64, _>("role_mapping_strict")? != 0,
     })
 }
 
@@ -117,6 +125,27 @@ pub async fn save_card<'c, E: Executor<'c, Database = sqlx::Any>>(
     .bind(f.secret_expires_on)
     .bind(t)
     .bind(f.saved_by)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// The role mapping as the card saves it. Runs after `save_card`, so the row exists.
+pub async fn save_role_mapping<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    ws: &WorkspaceId,
+    mapping: Option<&str>,
+    super_admin: bool,
+    strict: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE microsoft_settings SET role_mapping = $1, role_mapping_super_admin = $2, \
+         role_mapping_strict = $3 WHERE workspace_id = $4",
+    )
+    .bind(mapping)
+    .bind(flag(super_admin))
+    .bind(flag(strict))
+    .bind(ws.as_str())
     .execute(db)
     .await
     .map(|_| ())

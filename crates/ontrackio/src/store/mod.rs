@@ -67,6 +67,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "user change notifications",
         include_str!("../../migrations/sqlite/0005_user_change_notify.sql"),
     ),
+    (
+        6,
+        "role mapping",
+        include_str!("../../migrations/sqlite/0006_role_mapping.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -93,6 +98,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "user change notifications",
         include_str!("../../migrations/postgres/0005_user_change_notify.sql"),
+    ),
+    (
+        6,
+        "role mapping",
+        include_str!("../../migrations/postgres/0006_role_mapping.sql"),
     ),
 ];
 

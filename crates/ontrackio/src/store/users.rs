@@ -320,6 +320,14 @@ pub async fn set_role<'c, E: Executor<'c, Database = sqlx::Any>>(
         .map(|_| ())
 }
 
+/// A role change inside a batch (a sign-in that brings the directory's role).
+pub fn set_role_statement(id: &UserId, role: Role) -> Statement {
+    Statement::new(
+        "UPDATE users SET role = $1, updated_at = $2 WHERE id = $3",
+        vec![role.as_str().into(), now().into(), id.as_str().into()],
+    )
+}
+
 pub async fn set_external<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     id: &UserId,

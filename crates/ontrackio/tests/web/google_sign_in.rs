@@ -18,6 +18,9 @@ pub mod g {
     pub const EVE_SUB: &str = "117400000000000000001";
     /// A Workspace account with the same address as the Entra demo's Adele.
     pub const ADELE_SUB: &str = "117400000000000000002";
+    /// A Workspace account of another organisation (Contoso).
+    pub const PAT_EMAIL: &str = "pat.partner@contoso.test";
+    pub const PAT_SUB: &str = "117400000000000000003";
 }
 
 pub struct GoogleApp {
@@ -44,6 +47,12 @@ pub async fn spawn_app_with_google(allowed: &str) -> GoogleApp {
         .update_directory(|d| {
             d.accounts
                 .push(GoogleAccount::new(g::EVE_SUB, g::EVE_EMAIL, "Eve Former"));
+            d.accounts.push(GoogleAccount::workspace(
+                g::PAT_SUB,
+                g::PAT_EMAIL,
+                "contoso.test",
+                "Pat Partner",
+            ));
             d.accounts.push(GoogleAccount::workspace(
                 g::ADELE_SUB,
                 ms::ADELE_UPN,
@@ -588,5 +597,26 @@ async fn the_button_shows_only_when_google_is_configured_and_a_disabled_user_is_
             .await
             .unwrap()
             .contains("Your OnTrackio account is disabled.")
+    );
+}
+
+/// The allowlist is one rule for every provider, and so is its exception: a Workspace
+/// account of another organisation is refused, until an admin invites it as an external
+/// collaborator.
+#[tokio::test]
+async fn another_organisations_account_gets_in_only_as_an_invited_external_collaborator() {
+    let app = spawn_app_with_google("acme.test").await;
+    let r = app.google_sign_in(&app.browser(), g::PAT_EMAIL).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(app.user("acme", g::PAT_EMAIL).await.is_none());
+    app.invite("acme", g::PAT_EMAIL, Role::Employee, true).await;
+    let r = app.google_sign_in(&app.browser(), g::PAT_EMAIL).await;
+    assert_redirects_to(&r, "/my/dashboard");
+    let pat = app.user("acme", g::PAT_EMAIL).await.unwrap();
+    assert_eq!((pat.status, pat.external), (UserStatus::Active, true));
+    assert_eq!(
+        app.audit_count("acme", actions::GOOGLE_ACCOUNT_LINKED)
+            .await,
+        1
     );
 }

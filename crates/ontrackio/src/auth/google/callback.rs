@@ -94,6 +94,7 @@ pub fn identity(c: &Claims, issuer: &str) -> ExternalIdentity {
         directory_names: (c.given_name.is_some() || c.family_name.is_some()).then(|| names.clone()),
         new_user_names: names,
         organisation_domain: c.hd.clone(),
+        directory_role: crate::auth::role_mapping::DirectoryRole::NotManaged,
     }
 }
 

@@ -11,6 +11,7 @@ use super::settings::SignInConfig;
 use crate::accounts::ChangeNotifier;
 use crate::auth::oidc::flow::FlowState;
 use crate::auth::policy::Refusal;
+use crate::auth::role_mapping::Values;
 use crate::auth::sign_in::{self, ExternalIdentity, Provider, Requester};
 use crate::domain::ReturnTo;
 use crate::store::{self, Db, workspaces::Workspace};
@@ -135,6 +136,7 @@ pub async fn finish(
             message: UNVERIFIABLE,
         });
     }
+    let directory_role = cfg.role_mapping.resolve(Values::Known(&claims.roles));
     let identity = ExternalIdentity {
         provider: Provider::Microsoft,
         issuer: claims.tid.as_str().to_string(),
@@ -145,6 +147,7 @@ pub async fn finish(
             .then(|| policy::names(&me, &claims)),
         new_user_names: policy::names(&me, &claims),
         organisation_domain: None,
+        directory_role,
     };
     let health = &ms.settings;
     let record_success = !health.success_recorded_recently(ws.id.as_str());

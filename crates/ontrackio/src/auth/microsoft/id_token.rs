@@ -27,6 +27,8 @@ pub struct Claims {
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
+    /// The app roles assigned to the user for this app (`roles`); empty when none.
+    pub roles: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +51,8 @@ struct RawClaims {
     given_name: Option<String>,
     #[serde(default)]
     family_name: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 pub struct Expectations<'a> {
@@ -128,5 +132,12 @@ pub fn verify_with_key(
         name: c.name,
         given_name: c.given_name,
         family_name: c.family_name,
+        // Bounded: a role value is at most 120 characters, and no app declares hundreds.
+        roles: c
+            .roles
+            .into_iter()
+            .take(200)
+            .filter(|r| r.len() <= 256)
+            .collect(),
     })
 }

@@ -79,6 +79,7 @@ mod tests {
             name: Some("Adele Vance".into()),
             given_name: None,
             family_name: None,
+            roles: Vec::new(),
         }
     }
 

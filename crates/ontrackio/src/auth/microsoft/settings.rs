@@ -5,6 +5,7 @@
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::auth::role_mapping::RoleMapping;
 use crate::config::{AzureEnv, BaseUrl, Config};
 use crate::crypto::KeyRing;
 use crate::domain::{
@@ -30,6 +31,7 @@ pub struct SignInConfig {
     pub client_secret: SecretString,
     pub redirect_uri: RedirectUri,
     pub allowed_domains: Vec<EmailDomain>,
+    pub role_mapping: RoleMapping,
 }
 
 /// A field of the card, and the variable that stands in for it.
@@ -71,6 +73,8 @@ pub struct EffectiveSettings {
     pub client_secret: Effective<Option<SecretString>>,
     pub redirect_uri: Effective<RedirectUri>,
     pub allowed_domains: Effective<Vec<EmailDomain>>,
+    /// App roles → workspace roles; set on the card only (no variable), empty when unset.
+    pub role_mapping: RoleMapping,
     /// The card has been saved, so its toggle and domain list are authoritative.
     pub card_saved: bool,
     pub env_problems: Vec<EnvProblem>,
@@ -95,6 +99,7 @@ impl EffectiveSettings {
             client_secret: self.client_secret.value.clone()?,
             redirect_uri: self.redirect_uri.value.clone(),
             allowed_domains: self.allowed_domains.value.clone(),
+            role_mapping: self.role_mapping.clone(),
         })
     }
 
@@ -233,6 +238,19 @@ pub fn resolve(config: &Config, ws: &Workspace, row: Option<&StoredSettings>) ->
             default_redirect_uri(&config.base_url, ws.slug.as_str()),
         ),
         allowed_domains,
+        // Stored values were validated on Save; one that no longer parses maps nothing
+        // (and a strict mapping then refuses: safer than granting roles by accident).
+        role_mapping: row
+            .and_then(|r| {
+                let text = r.role_mapping.as_deref()?;
+                let parsed =
+                    RoleMapping::parse(text, r.role_mapping_super_admin, r.role_mapping_strict);
+                if parsed.is_err() {
+                    tracing::warn!(workspace = %ws.slug, "the stored role mapping no longer parses");
+                }
+                parsed.ok()
+            })
+            .unwrap_or_default(),
         card_saved,
         env_problems: env.problems,
         stored_secret_unreadable,

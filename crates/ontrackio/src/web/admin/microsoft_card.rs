@@ -16,6 +16,7 @@ use crate::auth::microsoft::client::{MicrosoftClient, MsError};
 use crate::auth::microsoft::settings::{
     self, CONNECTION_TESTED, EffectiveSettings, Field, SETTINGS_SAVED, Source,
 };
+use crate::auth::role_mapping::RoleMapping;
 use crate::domain::{ClientId, EmailDomain, RedirectUri, TenantSetting, check_client_secret};
 use crate::store::{self, Backend, microsoft_settings::StoredSettings};
 use crate::web::chrome::{Chrome, fmt_opt_time, fmt_time};
@@ -34,6 +35,9 @@ pub struct CardForm {
     pub redirect_uri: String,
     pub allowed_domains: String,
     pub secret_expires_on: String,
+    pub role_mapping: String,
+    pub role_mapping_super_admin: bool,
+    pub role_mapping_strict: bool,
 }
 
 #[derive(Default)]
@@ -44,6 +48,7 @@ pub struct FieldErrors {
     pub redirect_uri: Option<String>,
     pub allowed_domains: Option<String>,
     pub secret_expires_on: Option<String>,
+    pub role_mapping: Option<String>,
 }
 
 /// One field's effective value and where it comes from.
@@ -424,6 +429,9 @@ fn form_from(e: &EffectiveSettings, row: Option<&StoredSettings>) -> CardForm {
         redirect_uri: text(saved.and_then(|r| r.redirect_uri.as_ref())),
         allowed_domains: join_domains(&e.allowed_domains.value),
         secret_expires_on: text(row.and_then(|r| r.secret_expires_on.as_ref())),
+        role_mapping: e.role_mapping.to_text(),
+        role_mapping_super_admin: e.role_mapping.manages_super_admin,
+        role_mapping_strict: e.role_mapping.strict,
     }
 }
 
@@ -500,6 +508,12 @@ pub struct SaveBody {
     allowed_domains: String,
     #[serde(default)]
     secret_expires_on: String,
+    #[serde(default)]
+    role_mapping: String,
+    #[serde(default)]
+    role_mapping_super_admin: Option<String>,
+    #[serde(default)]
+    role_mapping_strict: Option<String>,
 }
 
 impl SaveBody {
@@ -513,6 +527,9 @@ impl SaveBody {
             redirect_uri: cap(&self.redirect_uri, 300),
             allowed_domains: cap(&self.allowed_domains, 2000),
             secret_expires_on: cap(&self.secret_expires_on, 20),
+            role_mapping: cap(&self.role_mapping, 20_000),
+            role_mapping_super_admin: self.role_mapping_super_admin.is_some(),
+            role_mapping_strict: self.role_mapping_strict.is_some(),
         }
     }
 }
@@ -526,6 +543,7 @@ struct Valid {
     redirect: Option<RedirectUri>,
     domains: Vec<EmailDomain>,
     expires_on: Option<String>,
+    roles: RoleMapping,
 }
 
 /// Blank means "not set on the card": the variable or the default applies.
@@ -572,6 +590,13 @@ fn validate(
     let domains = EmailDomain::parse_list(&body.allowed_domains)
         .map_err(|err| e.allowed_domains = Some(err.to_string()))
         .unwrap_or_default();
+    let roles = RoleMapping::parse(
+        &body.role_mapping,
+        body.role_mapping_super_admin.is_some(),
+        body.role_mapping_strict.is_some(),
+    )
+    .map_err(|err| e.role_mapping = Some(err.to_string()))
+    .unwrap_or_default();
     let expires_on = optional(
         &body.secret_expires_on,
         |s| parse_date(s).map(|d| d.to_string()).ok_or(DATE_FORMAT),
@@ -602,6 +627,7 @@ fn validate(
         &e.redirect_uri,
         &e.allowed_domains,
         &e.secret_expires_on,
+        &e.role_mapping,
     ]
     .iter()
     .any(|f| f.is_some());
@@ -616,6 +642,7 @@ fn validate(
         redirect,
         domains,
         expires_on,
+        roles,
     })
 }
 
@@ -648,6 +675,19 @@ fn changed_fields(
     }
     if o(|r| r.secret_expires_on.clone()) != new.expires_on {
         changed.push("secret_expires_on");
+    }
+    let old_roles = (
+        o(|r| r.role_mapping.clone()).unwrap_or_default(),
+        old.is_some_and(|r| r.role_mapping_super_admin),
+        old.is_some_and(|r| r.role_mapping_strict),
+    );
+    let new_roles = (
+        new.roles.to_text(),
+        new.roles.manages_super_admin,
+        new.roles.strict,
+    );
+    if old_roles != new_roles {
+        changed.push("role_mapping");
     }
     changed
 }
@@ -712,6 +752,15 @@ async fn write(
         saved_by: &cu.user.email,
     };
     store::microsoft_settings::save_card(&mut *tx, &ws.id, &fields).await?;
+    let mapping = v.roles.to_text();
+    store::microsoft_settings::save_role_mapping(
+        &mut *tx,
+        &ws.id,
+        (!mapping.is_empty()).then_some(mapping.as_str()),
+        v.roles.manages_super_admin,
+        v.roles.strict,
+    )
+    .await?;
     if let Some(secret) = &v.secret {
         let sealed = settings::seal_secret(&state.config.keys, &ws.id, secret);
         store::microsoft_settings::set_secret(
