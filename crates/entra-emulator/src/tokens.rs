@@ -173,6 +173,16 @@ pub(crate) fn groups_claim(
     Some(GroupsClaim::Ids(groups))
 }
 
+/// `client_info` (MSAL's `client_info=1`): base64url of `{"uid":…,"utid":…}`, naming the home
+/// account (for a guest, its home object and tenant, not the guest object).
+pub(crate) fn client_info(principal: &Principal) -> String {
+    let json = serde_json::json!({
+        "uid": principal.home_user.to_string(),
+        "utid": principal.home_tenant.to_string(),
+    });
+    b64url(json.to_string().as_bytes())
+}
+
 /// Everything needed to sign a user's tokens.
 pub(crate) struct UserTokenInput<'a> {
     pub directory: &'a Directory,
@@ -466,6 +476,9 @@ pub(crate) struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// Only when the request said `client_info=1` (MSAL always does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<String>,
 }
 
 /// Access-token lifetime: random between 60 and 90 minutes, as Entra assigns it.
@@ -514,6 +527,7 @@ pub(crate) fn user_token_response(
         access_token,
         refresh_token,
         id_token,
+        client_info: None,
     })
 }
 

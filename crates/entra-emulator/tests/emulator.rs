@@ -19,6 +19,8 @@ mod graph;
 mod id_token;
 #[path = "emulator/misbehaviour.rs"]
 mod misbehaviour;
+#[path = "emulator/msal.rs"]
+mod msal;
 #[path = "emulator/oidc_client.rs"]
 mod oidc_client;
 #[path = "emulator/roles_groups.rs"]

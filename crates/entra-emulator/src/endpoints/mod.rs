@@ -9,7 +9,7 @@ pub(crate) mod token;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::RawQuery;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::stream;
@@ -26,9 +26,12 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            get(discovery::openid_configuration).options(preflight_get),
         )
-        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(discovery::keys).options(preflight_get),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
@@ -37,7 +40,10 @@ pub(crate) fn router(state: AppState) -> Router {
             "/{tenant}/oauth2/v2.0/authorize/select",
             post(authorize::select),
         )
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(token::token).options(preflight_post),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/logout",
             get(logout::logout_get).post(logout::logout_post),
@@ -46,6 +52,38 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(&format!("{graph}/oidc/userinfo"), get(graph::userinfo))
         .route("/error", get(error_code))
         .with_state(state)
+}
+
+/// The answer to a CORS preflight on discovery and JWKS, whose responses carry
+/// `Access-Control-Allow-Origin: *` and `Access-Control-Allow-Methods: GET, OPTIONS`.
+async fn preflight_get(headers: HeaderMap) -> Response {
+    preflight(&headers, "GET, OPTIONS")
+}
+
+/// The answer to a CORS preflight on the token endpoint (single-page apps redeem codes from
+/// the browser).
+async fn preflight_post(headers: HeaderMap) -> Response {
+    preflight(&headers, "POST, OPTIONS")
+}
+
+/// 200 with an empty body: any origin, the endpoint's methods, and the request headers the
+/// browser asked to send.
+fn preflight(headers: &HeaderMap, methods: &'static str) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let out = response.headers_mut();
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    if let Some(requested) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+    }
+    out.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
 }
 
 async fn error_code(RawQuery(query): RawQuery) -> Response {

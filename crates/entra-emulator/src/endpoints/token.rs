@@ -101,6 +101,24 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let mut response = token_response(state, segment, &headers, body).await;
+    // A browser's request (it sends `Origin`) gets an answer it may read, error included:
+    // single-page apps see AADSTS9002326 in their console.
+    if headers.contains_key(header::ORIGIN) {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    response
+}
+
+async fn token_response(
+    state: AppState,
+    segment: String,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     state.delay(Endpoint::Token).await;
     let trace = state.trace(&headers);
     let fail = |error: AadError| token_error(&state.base_url, &error, &trace);
@@ -223,7 +241,13 @@ fn authorization_code(
         principal,
         &request.scopes,
         request.nonce.as_deref(),
+        asks_client_info(pairs),
     )
+}
+
+/// MSAL sends `client_info=1` to get the home account's ids back.
+fn asks_client_info(pairs: &[(String, String)]) -> bool {
+    field(pairs, "client_info") == Some("1")
 }
 
 fn issue(
@@ -232,6 +256,7 @@ fn issue(
     principal: Principal,
     scopes: &[String],
     nonce: Option<&str>,
+    wants_client_info: bool,
 ) -> Result<TokenResponse, AadError> {
     let directory = state.directory.read();
     // Consent and optional claims are read at redemption, so runtime changes apply at once.
@@ -265,6 +290,9 @@ fn issue(
     if on(Misbehaviour::WrongTokenType) {
         response.token_type = "mac";
     }
+    if wants_client_info {
+        response.client_info = Some(crate::tokens::client_info(&principal));
+    }
     Ok(response)
 }
 
@@ -282,7 +310,14 @@ fn refresh_token(
     let Some(grant) = grant.filter(|g| g.client_id == app.client_id) else {
         return Err(AadError::malformed_grant());
     };
-    issue(state, app, grant.principal, &grant.scopes, None)
+    issue(
+        state,
+        app,
+        grant.principal,
+        &grant.scopes,
+        None,
+        asks_client_info(pairs),
+    )
 }
 
 fn client_credentials(
@@ -330,5 +365,6 @@ fn client_credentials(
         access_token: token,
         refresh_token: None,
         id_token: None,
+        client_info: None,
     })
 }
