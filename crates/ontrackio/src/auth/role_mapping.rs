@@ -58,6 +58,11 @@ pub enum Values<'a> {
     Unknown,
 }
 
+/// An Entra object id: a mapping line whose value is one names a group, not an app role.
+fn is_object_id(value: &str) -> bool {
+    uuid::Uuid::try_parse(value).is_ok()
+}
+
 /// What the mapping makes of one sign-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectoryRole {
@@ -121,7 +126,11 @@ impl RoleMapping {
                 });
             }
             rules.push(Rule {
-                value: value.to_string(),
+                value: if is_object_id(value) {
+                    value.to_ascii_lowercase()
+                } else {
+                    value.to_string()
+                },
                 role,
             });
         }
@@ -150,8 +159,30 @@ impl RoleMapping {
         self.rules.is_empty()
     }
 
+    /// Whether a line names a group (by object id) rather than an app role.
+    pub fn maps_groups(&self) -> bool {
+        self.rules.iter().any(|r| is_object_id(&r.value))
+    }
+
+    /// A sign-in that brings app roles and, maybe, groups: the groups' overage makes the
+    /// answer unknown only when a line names a group (app roles have no overage).
+    pub fn resolve_roles_and_groups(
+        &self,
+        roles: &[String],
+        groups: Option<&[String]>,
+        groups_overage: bool,
+    ) -> DirectoryRole {
+        if groups_overage && self.maps_groups() {
+            return self.resolve(Values::Unknown);
+        }
+        let mut all: Vec<String> = roles.to_vec();
+        all.extend(groups.unwrap_or_default().iter().cloned());
+        self.resolve(Values::Known(&all))
+    }
+
     /// The sign-in's role as the directory decides it. Values match exactly (Entra's app
-    /// role values are case-sensitive); several matches give the highest role.
+    /// role values are case-sensitive; group object ids are compared in lower case);
+    /// several matches give the highest role.
     pub fn resolve(&self, values: Values<'_>) -> DirectoryRole {
         if self.is_empty() {
             return DirectoryRole::NotManaged;
@@ -162,7 +193,11 @@ impl RoleMapping {
         let best = self
             .rules
             .iter()
-            .filter(|r| values.iter().any(|v| *v == r.value))
+            .filter(|r| {
+                values.iter().any(|v| {
+                    *v == r.value || (is_object_id(&r.value) && v.eq_ignore_ascii_case(&r.value))
+                })
+            })
             .map(|r| r.role)
             .max();
         match best {
@@ -340,5 +375,36 @@ mod tests {
                 "{directory:?} {current:?}"
             );
         }
+    }
+
+    /// Entra's group overage (`_claim_names`) is "unknown", never "no groups": a mapping
+    /// with group lines leaves the role as it is, and a strict one does not refuse.
+    #[test]
+    fn a_group_overage_is_unknown_when_groups_are_mapped_and_irrelevant_otherwise() {
+        let staff = "7C4E2A9B-5D1F-4E3A-8B6C-0D2F4A6B8C9E";
+        let by_group =
+            RoleMapping::parse(&format!("{staff} = admin\nAdmin = admin"), false, true).unwrap();
+        let groups = values(&["7c4e2a9b-5d1f-4e3a-8b6c-0d2f4a6b8c9e"]);
+        assert_eq!(
+            by_group.resolve_roles_and_groups(&[], Some(&groups), false),
+            DirectoryRole::Mapped {
+                role: Role::Admin,
+                manages_super_admin: false
+            }
+        );
+        let unknown = by_group.resolve_roles_and_groups(&[], None, true);
+        assert_eq!(unknown, DirectoryRole::Unknown);
+        assert!(!unknown.refuses());
+        assert_eq!(unknown.change_for(Role::Admin), None);
+        // Only app roles mapped: the overage changes nothing.
+        let by_role = RoleMapping::parse("Admin = admin", false, true).unwrap();
+        let admin = values(&["Admin"]);
+        assert!(matches!(
+            by_role.resolve_roles_and_groups(&admin, None, true),
+            DirectoryRole::Mapped {
+                role: Role::Admin,
+                ..
+            }
+        ));
     }
 }

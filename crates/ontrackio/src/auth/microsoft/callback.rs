@@ -5,13 +5,12 @@
 
 use super::Microsoft;
 use super::client::{GraphError, MsError};
-use super::id_token::{self, Expectations};
+use super::id_token::{self, Expectations, Groups};
 use super::policy;
 use super::settings::SignInConfig;
 use crate::accounts::ChangeNotifier;
 use crate::auth::oidc::flow::FlowState;
 use crate::auth::policy::Refusal;
-use crate::auth::role_mapping::Values;
 use crate::auth::sign_in::{self, ExternalIdentity, Provider, Requester};
 use crate::domain::ReturnTo;
 use crate::store::{self, Db, workspaces::Workspace};
@@ -136,7 +135,18 @@ pub async fn finish(
             message: UNVERIFIABLE,
         });
     }
-    let directory_role = cfg.role_mapping.resolve(Values::Known(&claims.roles));
+    let directory_role = match &claims.groups {
+        Groups::Overage => cfg
+            .role_mapping
+            .resolve_roles_and_groups(&claims.roles, None, true),
+        Groups::Listed(g) => {
+            cfg.role_mapping
+                .resolve_roles_and_groups(&claims.roles, Some(g), false)
+        }
+        Groups::NotSent => cfg
+            .role_mapping
+            .resolve_roles_and_groups(&claims.roles, None, false),
+    };
     let identity = ExternalIdentity {
         provider: Provider::Microsoft,
         issuer: claims.tid.as_str().to_string(),

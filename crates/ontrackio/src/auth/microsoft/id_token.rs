@@ -29,6 +29,20 @@ pub struct Claims {
     pub family_name: Option<String>,
     /// The app roles assigned to the user for this app (`roles`); empty when none.
     pub roles: Vec<String>,
+    /// The `groups` claim (object ids) when the app asks for it; `Overage` when the user is
+    /// in more groups than a token carries (`_claim_names.groups`, or `hasgroups`).
+    pub groups: Groups,
+}
+
+/// What the token says about the user's groups.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Groups {
+    /// No `groups` claim: the app does not ask for groups.
+    #[default]
+    NotSent,
+    Listed(Vec<String>),
+    /// Too many to list: unknown, never "none".
+    Overage,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +67,12 @@ struct RawClaims {
     family_name: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    #[serde(default, rename = "_claim_names")]
+    claim_names: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    hasgroups: Option<serde_json::Value>,
 }
 
 pub struct Expectations<'a> {
@@ -139,5 +159,19 @@ pub fn verify_with_key(
             .take(200)
             .filter(|r| r.len() <= 256)
             .collect(),
+        groups: if c.claim_names.is_some_and(|n| n.contains_key("groups")) || c.hasgroups.is_some()
+        {
+            Groups::Overage
+        } else {
+            match c.groups {
+                None => Groups::NotSent,
+                Some(g) => Groups::Listed(
+                    g.into_iter()
+                        .take(250)
+                        .map(|id| id.to_ascii_lowercase())
+                        .collect(),
+                ),
+            }
+        },
     })
 }

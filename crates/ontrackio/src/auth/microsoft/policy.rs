@@ -80,6 +80,7 @@ mod tests {
             given_name: None,
             family_name: None,
             roles: Vec::new(),
+            groups: Default::default(),
         }
     }
 
