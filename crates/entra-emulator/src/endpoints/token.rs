@@ -120,10 +120,10 @@ async fn token_response(
     body: Bytes,
 ) -> Response {
     state.delay(Endpoint::Token).await;
-    let trace = state.trace(&headers);
+    let trace = state.trace(headers);
     let fail = |error: AadError| token_error(&state.base_url, &error, &trace);
     let pairs = parse_form(&body).unwrap_or_default();
-    let creds = credentials(&headers, &pairs);
+    let creds = credentials(headers, &pairs);
     let client = creds
         .client_id
         .as_deref()

@@ -27,8 +27,13 @@ async fn tokens_with_client_info(
 }
 
 fn decode_client_info(body: &Value) -> (String, Value) {
-    let raw = body["client_info"].as_str().expect("client_info").to_owned();
-    let json = URL_SAFE_NO_PAD.decode(&raw).expect("base64url without padding");
+    let raw = body["client_info"]
+        .as_str()
+        .expect("client_info")
+        .to_owned();
+    let json = URL_SAFE_NO_PAD
+        .decode(&raw)
+        .expect("base64url without padding");
     (raw, serde_json::from_slice(&json).unwrap())
 }
 
@@ -66,7 +71,10 @@ async fn a_guests_client_info_names_its_home_account_not_the_guest_object() {
     let (_, info) = decode_client_info(&body);
     assert_eq!(info, json!({"uid": PAT_OID, "utid": CONTOSO_TENANT_ID}));
     let claims = decode(body["id_token"].as_str().unwrap()).1;
-    assert_eq!(claims["oid"], PAT_GUEST_OID, "the token still speaks for the guest object");
+    assert_eq!(
+        claims["oid"], PAT_GUEST_OID,
+        "the token still speaks for the guest object"
+    );
 }
 
 #[tokio::test]
@@ -180,10 +188,7 @@ async fn a_browsers_token_request_gets_an_error_it_can_read() {
 #[tokio::test]
 async fn interactive_endpoints_have_no_cors() {
     let emu = start().await;
-    let url = format!(
-        "{}/{ACME_TENANT_ID}/oauth2/v2.0/authorize",
-        emu.authority()
-    );
+    let url = format!("{}/{ACME_TENANT_ID}/oauth2/v2.0/authorize", emu.authority());
     let response = preflight(&url, "GET").await;
     assert_eq!(header(&response, "access-control-allow-origin"), "");
     assert_eq!(response.status(), 405);
