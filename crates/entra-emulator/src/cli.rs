@@ -1,17 +1,74 @@
-//! `ontrackio entra-emulator [--listen ADDR] [--config FILE] [--auto-select]`: serve a
-//! directory until Ctrl-C.
+//! `ontrackio entra-emulator [--listen ADDR] [--config FILE] [--auto-select] [--tls]
+//! [--tls-cert-out FILE] [--public-url URL]`: serve a directory until Ctrl-C.
+//!
+//! The flags are [`EntraEmulatorArgs`], so a binary flattens them into its own command
+//! (`#[command(flatten)]`) and calls [`run`]; [`run_cli`] is the older entry point, which
+//! takes the new flags from their environment variables.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use anyhow::Context;
 
 use crate::demo;
 use crate::directory::Directory;
 use crate::server::Emulator;
 
+/// The command line of `ontrackio entra-emulator`. Every flag added after the first three also
+/// reads an environment variable, so a binary that still calls [`run_cli`] passes them on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EntraEmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// A TOML directory (tenants, users, groups, apps); without it the built-in demo directory.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Skip the account picker when the authorize request's login_hint names an account
+    /// (scripted clients and load tests; a browser still sees the picker without a hint).
+    #[arg(long)]
+    pub auto_select: bool,
+    /// Serve https with a self-signed certificate generated at start (MSAL refuses http
+    /// authorities); the certificate is written to --tls-cert-out.
+    #[arg(long, env = "ENTRA_EMULATOR_TLS")]
+    pub tls: bool,
+    /// Where to write the generated certificate (PEM) for clients to trust, e.g. as
+    /// REQUESTS_CA_BUNDLE; default: entra-emulator-PORT.pem in the temporary directory.
+    #[arg(long, env = "ENTRA_EMULATOR_TLS_CERT_OUT", requires = "tls")]
+    pub tls_cert_out: Option<PathBuf>,
+    /// The base URL clients reach the emulator at, when it isn't http(s)://LISTEN (a host
+    /// name, a port mapping); issuers and endpoints are built from it, and the TLS certificate
+    /// names its host.
+    #[arg(long, env = "ENTRA_EMULATOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl EntraEmulatorArgs {
+    /// The three original flags; the others from `ENTRA_EMULATOR_TLS`,
+    /// `ENTRA_EMULATOR_TLS_CERT_OUT` and `ENTRA_EMULATOR_PUBLIC_URL`, as clap reads them.
+    pub fn from_env(listen: SocketAddr, config: Option<PathBuf>, auto_select: bool) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        EntraEmulatorArgs {
+            listen,
+            config,
+            auto_select,
+            tls: var("ENTRA_EMULATOR_TLS").is_some_and(|v| {
+                !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "0" | "false" | "no" | "off" | "n" | "f"
+                )
+            }),
+            tls_cert_out: var("ENTRA_EMULATOR_TLS_CERT_OUT").map(PathBuf::from),
+            public_url: var("ENTRA_EMULATOR_PUBLIC_URL"),
+        }
+    }
+}
+
 /// Serves the directory in `config` (or the demo directory) on `listen` until Ctrl-C, printing
 /// the URLs and accounts a tester needs. `auto_select` is [`EmulatorBuilder::auto_select`]:
 /// an authorize request whose `login_hint` names an account skips the picker, so scripted
-/// clients (the benchmark) sign in without a page to fill.
+/// clients (the benchmark) sign in without a page to fill. TLS and the public URL come from
+/// the environment (see [`EntraEmulatorArgs::from_env`]).
 ///
 /// [`EmulatorBuilder::auto_select`]: crate::EmulatorBuilder::auto_select
 pub async fn run_cli(
@@ -19,18 +76,48 @@ pub async fn run_cli(
     config: Option<PathBuf>,
     auto_select: bool,
 ) -> anyhow::Result<()> {
+    run(EntraEmulatorArgs::from_env(listen, config, auto_select)).await
+}
+
+/// Serves as `ontrackio entra-emulator ARGS` until Ctrl-C.
+pub async fn run(args: EntraEmulatorArgs) -> anyhow::Result<()> {
+    let EntraEmulatorArgs {
+        listen,
+        config,
+        auto_select,
+        tls,
+        tls_cert_out,
+        public_url,
+    } = args;
     let directory = match &config {
         Some(path) => Directory::from_toml_file(path)?,
         None => Directory::demo(),
     };
-    let emulator = Emulator::builder()
+    let mut builder = Emulator::builder()
         .directory(directory.clone())
         .listen(listen)
         .auto_select(auto_select)
-        .start()
-        .await?;
+        .tls(tls);
+    if let Some(url) = &public_url {
+        builder = builder.public_url(url.clone());
+    }
+    let emulator = builder.start().await?;
     let authority = emulator.authority();
     println!("Entra emulator listening on {authority}");
+    if let Some(pem) = emulator.tls_certificate_pem() {
+        let path = tls_cert_out.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "entra-emulator-{}.pem",
+                emulator.local_addr().port()
+            ))
+        });
+        std::fs::write(&path, pem)
+            .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+        println!(
+            "  TLS         self-signed certificate in {} (trust it: REQUESTS_CA_BUNDLE={0})",
+            path.display()
+        );
+    }
     println!(
         "  authority   {authority}/{{tenant}}/v2.0   (tenant: a GUID, common or organizations)"
     );
@@ -72,6 +159,22 @@ pub async fn run_cli(
             };
             println!("  {:<52} {}{notes}", user.user_principal_name, user.id);
         }
+        for group in &tenant.groups {
+            let kind = if group.security_enabled {
+                "security group"
+            } else {
+                "distribution list"
+            };
+            let members = tenant
+                .users
+                .iter()
+                .filter(|u| u.groups.contains(&group.id))
+                .count();
+            println!(
+                "  group {:<46} {}  ({kind}, {members} members)",
+                group.display_name, group.id
+            );
+        }
     }
     println!();
     for app in &directory.apps {
@@ -80,6 +183,21 @@ pub async fn run_cli(
             app.display_name, app.client_id, app.sign_in_audience
         );
         print_client(&heading, &app.redirect_uris);
+        for role in &app.app_roles {
+            let holders: Vec<String> = app
+                .role_assignments
+                .iter()
+                .filter(|a| app.app_role(&a.role).is_some_and(|r| r.id == role.id))
+                .map(|a| match directory.locate_group(a.principal) {
+                    Some((_, group)) => format!("group {}", group.display_name),
+                    None => directory
+                        .locate(a.principal)
+                        .map(|(_, u)| u.user_principal_name.clone())
+                        .unwrap_or_else(|| a.principal.to_string()),
+                })
+                .collect();
+            println!("  app role {:<12} {}", role.value, holders.join(", "));
+        }
     }
     if config.is_none() {
         print_demo_secrets(&[

@@ -22,10 +22,11 @@ mod misbehaviour;
 mod runtime;
 mod server;
 mod state;
+mod tls;
 mod tokens;
 mod util;
 
-pub use cli::run_cli;
+pub use cli::{EntraEmulatorArgs, run, run_cli};
 pub use directory::{
     AllowedMemberType, AppRegistration, AppRole, AppRoleAssignment, ClientSecret, Directory,
     DirectoryError, Group, GroupMembershipClaims, GuestOf, JWT_GROUPS_LIMIT, OptionalClaims,

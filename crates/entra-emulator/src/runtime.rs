@@ -10,12 +10,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::tls::{TlsListener, TlsMaterial};
+
 /// How an emulator serves: where it listens, its public URL, and whether it skips the picker
 /// for hinted accounts. Both builders hold one and get its setters from [`serve_setters`].
 pub(crate) struct ServeOptions {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub auto_select: bool,
+    /// Serve `https` with a certificate generated at start (the Entra emulator's `tls`).
+    pub tls: bool,
 }
 
 impl Default for ServeOptions {
@@ -24,6 +28,7 @@ impl Default for ServeOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             public_url: None,
             auto_select: false,
+            tls: false,
         }
     }
 }
@@ -57,8 +62,11 @@ pub(crate) use serve_setters;
 pub(crate) struct Bound {
     pub listener: TcpListener,
     pub local_addr: SocketAddr,
-    /// `http://{address}`, or the public URL given, without a trailing slash.
+    /// `http://{address}` (`https://` with TLS), or the public URL given, without a trailing
+    /// slash.
     pub base_url: String,
+    /// The generated certificate, when serving over TLS.
+    pub tls: Option<TlsMaterial>,
 }
 
 pub(crate) async fn bind(options: &ServeOptions) -> anyhow::Result<Bound> {
@@ -67,14 +75,26 @@ pub(crate) async fn bind(options: &ServeOptions) -> anyhow::Result<Bound> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local_addr = listener.local_addr()?;
+    let scheme = if options.tls { "https" } else { "http" };
     let base_url = match &options.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{}", reachable(local_addr)),
+        None => format!("{scheme}://{}", reachable(local_addr)),
+    };
+    let tls = if options.tls {
+        let hosts = crate::tls::certificate_hosts(local_addr, options.public_url.as_deref());
+        // Key generation is CPU-bound; keep it off the async workers.
+        let material = tokio::task::spawn_blocking(move || TlsMaterial::generate(hosts))
+            .await
+            .context("certificate generation")??;
+        Some(material)
+    } else {
+        None
     };
     Ok(Bound {
         listener,
         local_addr,
         base_url,
+        tls,
     })
 }
 
@@ -98,9 +118,26 @@ pub(crate) struct Running {
 }
 
 impl Running {
+    /// Serves `router` on the bound socket, over TLS when it has a certificate.
+    pub fn spawn_bound(
+        listener: TcpListener,
+        tls: Option<&TlsMaterial>,
+        router: Router,
+        name: &'static str,
+    ) -> anyhow::Result<Running> {
+        Ok(match tls {
+            Some(material) => Running::spawn(TlsListener::new(listener, material)?, router, name),
+            None => Running::spawn(listener, router, name),
+        })
+    }
+
     /// Serves `router` on `listener` on the current tokio runtime; `name` goes into the log
     /// line if the server fails.
-    pub fn spawn(listener: TcpListener, router: Router, name: &'static str) -> Running {
+    pub fn spawn<L>(listener: L, router: Router, name: &'static str) -> Running
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let server = axum::serve(listener, router).with_graceful_shutdown(async {

@@ -43,6 +43,17 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Serve `https` with a self-signed certificate generated at start (default off), for
+    /// clients such as MSAL that refuse an `http` authority. The certificate names
+    /// `localhost`, `127.0.0.1`, `::1`, the listen address and the [`public_url`]'s host;
+    /// trust [`EmulatorHandle::tls_certificate_pem`].
+    ///
+    /// [`public_url`]: EmulatorBuilder::public_url
+    pub fn tls(mut self, on: bool) -> Self {
+        self.serve.tls = on;
+        self
+    }
+
     /// The path Graph is served under (default `/graph`; `""` serves it at the root).
     pub fn graph_path(mut self, path: impl Into<String>) -> Self {
         self.graph_path = path.into();
@@ -70,10 +81,13 @@ impl EmulatorBuilder {
             keys,
         ));
         let router = crate::endpoints::router(shared.clone());
+        let running =
+            Running::spawn_bound(bound.listener, bound.tls.as_ref(), router, "entra emulator")?;
         Ok(EmulatorHandle {
             shared,
             local_addr: bound.local_addr,
-            running: Running::spawn(bound.listener, router, "entra emulator"),
+            certificate: bound.tls.map(|t| (t.certificate_pem, t.certificate_der)),
+            running,
         })
     }
 }
@@ -82,6 +96,8 @@ impl EmulatorBuilder {
 pub struct EmulatorHandle {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
+    /// The generated TLS certificate (PEM, DER) when serving `https`.
+    certificate: Option<(String, Vec<u8>)>,
     running: Running,
 }
 
@@ -102,6 +118,17 @@ impl EmulatorHandle {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// With [`EmulatorBuilder::tls`], the self-signed certificate it serves, in PEM: the trust
+    /// anchor to give clients (`REQUESTS_CA_BUNDLE` for MSAL for Python). `None` over `http`.
+    pub fn tls_certificate_pem(&self) -> Option<&str> {
+        self.certificate.as_ref().map(|(pem, _)| pem.as_str())
+    }
+
+    /// The same certificate, DER-encoded.
+    pub fn tls_certificate_der(&self) -> Option<&[u8]> {
+        self.certificate.as_ref().map(|(_, der)| der.as_slice())
     }
 
     /// `{authority}/{tenant_id}/v2.0`, the issuer of that tenant's tokens.

@@ -25,5 +25,7 @@ mod msal;
 mod oidc_client;
 #[path = "emulator/roles_groups.rs"]
 mod roles_groups;
+#[path = "emulator/tls.rs"]
+mod tls;
 #[path = "emulator/token.rs"]
 mod token;
