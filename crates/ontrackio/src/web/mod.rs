@@ -60,7 +60,7 @@ pub struct Inner {
     pub google: Arc<crate::auth::google::Google>,
     /// What every provider's flows share: the start limit, callbacks in flight.
     pub flows: crate::auth::oidc::Flows,
-    /// Encrypts the Microsoft flow cookie.
+    /// Encrypts the providers' flow cookies.
     pub flow_key: Key,
     /// Signed-in users by session, so that a page needs no database round trip.
     pub sessions: SessionCache<UserChrome>,
