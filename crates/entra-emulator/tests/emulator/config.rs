@@ -16,6 +16,56 @@ fn the_example_config_parses_and_validates() {
     assert!(app.optional_claims.xms_edov && app.remove_unverified_email_claim);
     assert!(directory.tenants[0].users[1].mail.is_none());
     assert!(directory.tenants[0].users[3].guest_of.is_some());
+    // Roles and groups.
+    assert_eq!(directory.tenants[0].groups.len(), 2);
+    assert!(!directory.tenants[0].groups[1].security_enabled);
+    assert_eq!(directory.tenants[0].users[0].groups.len(), 2);
+    assert_eq!(
+        app.group_membership_claims,
+        entra_emulator::GroupMembershipClaims::SecurityGroup
+    );
+    assert_eq!(app.app_roles.len(), 2);
+    assert_eq!(app.role_assignments.len(), 2);
+    // Jo holds Admin directly and Employee through Fabrikam IT.
+    assert_eq!(
+        app.roles_of(&directory.tenants[0].users[0]),
+        ["Admin", "Employee"]
+    );
+}
+
+#[test]
+fn role_and_group_mistakes_in_a_config_are_refused_with_the_reason() {
+    let refused = |from: &str, to: &str| {
+        assert!(EXAMPLE.contains(from), "{from}");
+        format!(
+            "{:#}",
+            Directory::from_toml_str(&EXAMPLE.replace(from, to)).unwrap_err()
+        )
+    };
+    let message = refused("role = \"Admin\"", "role = \"Owner\"");
+    assert!(
+        message.contains("no app role has the id or value `Owner`"),
+        "{message}"
+    );
+    let message = refused(
+        "group_membership_claims = \"SecurityGroup\"",
+        "group_membership_claims = \"DirectoryRole\"",
+    );
+    assert!(message.contains("DirectoryRole"), "{message}");
+    let message = refused("value = \"Admin\"", "value = \"Team Admin\"");
+    assert!(message.contains("no spaces"), "{message}");
+    let message = refused(
+        "groups = [\"a1b2c3d4-0000-4a00-8a00-000000000001\"",
+        "groups = [\"a1b2c3d4-0000-4a00-8a00-000000000009\"",
+    );
+    assert!(
+        message.contains("not a group of the user's tenant"),
+        "{message}"
+    );
+    assert!(
+        Directory::from_toml_str(&EXAMPLE.replace("mail_enabled = true", "mailEnabled = true"))
+            .is_err()
+    );
 }
 
 #[test]
