@@ -200,7 +200,7 @@ pub struct AppRole {
     /// `User` (users and groups) and/or `Application` (other apps' service principals).
     #[serde(default = "user_member_type")]
     pub allowed_member_types: Vec<AllowedMemberType>,
-    /// A disabled role stays in the manifest but is no longer issued.
+    /// A disabled role can no longer be assigned; those who hold it keep it in their tokens.
     #[serde(default = "yes")]
     pub is_enabled: bool,
 }
@@ -307,6 +307,8 @@ pub enum DirectoryError {
     UnknownAppRole { client_id: Uuid, role: String },
     #[error("app {client_id}: app role `{role}` is not assignable to users and groups")]
     AppRoleNotForUsers { client_id: Uuid, role: String },
+    #[error("app {client_id}: app role `{role}` is disabled and can no longer be assigned")]
+    AppRoleDisabled { client_id: Uuid, role: String },
     #[error("app {client_id}: the assignee {principal} is neither a user nor a group")]
     UnknownAssignee { client_id: Uuid, principal: Uuid },
     #[error("app {client_id}: {principal} already holds app role `{role}`")]
@@ -489,8 +491,10 @@ impl AppRegistration {
         self
     }
 
-    /// The `roles` claim for `user`: the values of the enabled roles assigned to the user or
-    /// to a group the user is a direct member of, in the order the app declares them.
+    /// The `roles` claim for `user`: the values of the roles assigned to the user or to a
+    /// group the user is a direct member of, in the order the app declares them. A disabled
+    /// role still counts for those who held it ("Any previous assignees will still have the
+    /// app role included in their tokens"); it just can't be assigned any more.
     pub fn roles_of(&self, user: &User) -> Vec<String> {
         let holders =
             |a: &&AppRoleAssignment| a.principal == user.id || user.groups.contains(&a.principal);
@@ -502,7 +506,7 @@ impl AppRegistration {
             .collect();
         self.app_roles
             .iter()
-            .filter(|r| r.is_enabled && held.contains(&r.id))
+            .filter(|r| held.contains(&r.id))
             .map(|r| r.value.clone())
             .collect()
     }
@@ -772,9 +776,24 @@ impl Directory {
             .find_user(user)
             .ok_or_else(|| DirectoryError::UnknownUser(user.to_owned()))?
             .id;
-        self.app_mut(client_id)
-            .ok_or_else(|| DirectoryError::UnknownApp(client_id.to_owned()))?
-            .set_app_roles(id, roles);
+        let app = self
+            .app_mut(client_id)
+            .ok_or_else(|| DirectoryError::UnknownApp(client_id.to_owned()))?;
+        for role in roles {
+            let Some(declared) = app.app_role(role) else {
+                continue; // validation names it
+            };
+            let held = app.role_assignments.iter().any(|a| {
+                a.principal == id && app.app_role(&a.role).is_some_and(|r| r.id == declared.id)
+            });
+            if !declared.is_enabled && !held {
+                return Err(DirectoryError::AppRoleDisabled {
+                    client_id: app.client_id,
+                    role: declared.value.clone(),
+                });
+            }
+        }
+        app.set_app_roles(id, roles);
         Ok(())
     }
 

@@ -127,7 +127,7 @@ async fn set_app_roles_refuses_unknown_roles_users_and_apps_and_changes_nothing(
 }
 
 #[tokio::test]
-async fn a_disabled_role_is_no_longer_issued() {
+async fn a_disabled_role_stays_with_its_holders_but_can_no_longer_be_assigned() {
     let emu = start().await;
     emu.update_directory(|dir| {
         let app = dir.app_mut(DEMO_CLIENT_ID).unwrap();
@@ -138,9 +138,23 @@ async fn a_disabled_role_is_no_longer_issued() {
             .is_enabled = false;
     })
     .unwrap();
+    // "Any previous assignees will still have the app role included in their tokens."
     assert_eq!(
         claims_of(&emu, ALEX_UPN).await["roles"],
-        json!([ROLE_EMPLOYEE])
+        json!([ROLE_EMPLOYEE, ROLE_ADMIN])
+    );
+    // "… it becomes inactive and no longer assignable."
+    assert!(matches!(
+        emu.set_app_roles(DEMO_CLIENT_ID, ADELE_UPN, &[ROLE_ADMIN]),
+        Err(DirectoryError::AppRoleDisabled { .. })
+    ));
+    assert!(claims_of(&emu, ADELE_UPN).await.get("roles").is_none());
+    // Alex keeps it when his assignments are rewritten with it.
+    emu.set_app_roles(DEMO_CLIENT_ID, ALEX_UPN, &[ROLE_ADMIN, ROLE_SUPER_ADMIN])
+        .unwrap();
+    assert_eq!(
+        claims_of(&emu, ALEX_UPN).await["roles"],
+        json!([ROLE_EMPLOYEE, ROLE_ADMIN, ROLE_SUPER_ADMIN])
     );
 }
 
