@@ -170,8 +170,12 @@ pub async fn run(args: EntraEmulatorArgs) -> anyhow::Result<()> {
                 .iter()
                 .filter(|u| u.groups.contains(&group.id))
                 .count();
+            let members = match members {
+                1 => "1 member".to_owned(),
+                n => format!("{n} members"),
+            };
             println!(
-                "  group {:<46} {}  ({kind}, {members} members)",
+                "  group {:<46} {}  ({kind}, {members})",
                 group.display_name, group.id
             );
         }
@@ -196,7 +200,12 @@ pub async fn run(args: EntraEmulatorArgs) -> anyhow::Result<()> {
                         .unwrap_or_else(|| a.principal.to_string()),
                 })
                 .collect();
-            println!("  app role {:<12} {}", role.value, holders.join(", "));
+            let holders = if holders.is_empty() {
+                "(nobody)".to_owned()
+            } else {
+                holders.join(", ")
+            };
+            println!("  app role {:<12} {holders}", role.value);
         }
     }
     if config.is_none() {
