@@ -4,8 +4,9 @@
 //!
 //! Start it in-process with [`Emulator::builder`], or from the command line with [`run_cli`].
 //! The [`google`] module is the same for Google's OpenID Connect provider.
-//! The shapes it reproduces are those of `spec/microsoft-identity-platform.md`; see the
-//! crate README for deliberate deviations.
+//! The shapes it reproduces are those of `spec/microsoft-identity-platform.md`, and for app
+//! roles, group claims, `client_info` and CORS those of `docs/spec/entra-roles-groups-msal.md`;
+//! see the crate README for deliberate deviations.
 
 mod cli;
 mod clock;
