@@ -81,6 +81,11 @@ pub(crate) async fn bind(options: &ServeOptions) -> anyhow::Result<Bound> {
         None => format!("{scheme}://{}", reachable(local_addr)),
     };
     let tls = if options.tls {
+        if let Some(url) = &options.public_url
+            && !url.starts_with("https://")
+        {
+            anyhow::bail!("with TLS the public URL must be https, not `{url}`");
+        }
         let hosts = crate::tls::certificate_hosts(local_addr, options.public_url.as_deref());
         // Key generation is CPU-bound; keep it off the async workers.
         let material = tokio::task::spawn_blocking(move || TlsMaterial::generate(hosts))

@@ -163,6 +163,18 @@ async fn a_public_url_names_the_issuer_and_the_certificate() {
 }
 
 #[tokio::test]
+async fn with_tls_an_http_public_url_is_refused() {
+    let error = Emulator::builder()
+        .tls(true)
+        .public_url("http://login.emulator.test")
+        .start()
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("must be https"), "{error:#}");
+}
+
+#[tokio::test]
 async fn without_tls_there_is_no_certificate() {
     let emu = start().await;
     assert!(emu.authority().starts_with("http://"));
