@@ -55,18 +55,11 @@ enum Command {
     /// Master keys for sealing secrets and cookies.
     #[command(subcommand)]
     Secrets(SecretsCommand),
-    /// Run the Microsoft Entra ID + Graph emulator on its own (for testing against it).
+    /// Run the Microsoft Entra ID + Graph emulator on its own (for testing against it, or
+    /// for MSAL over TLS with --tls).
     EntraEmulator {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        listen: std::net::SocketAddr,
-        /// A TOML directory (tenants, users, apps); without it the built-in demo directory.
-        #[arg(long)]
-        config: Option<std::path::PathBuf>,
-        /// Skip the account picker when the authorize request's login_hint names an account
-        /// (scripted clients and load tests; a browser still sees the picker without a hint).
-        #[arg(long)]
-        auto_select: bool,
+        #[command(flatten)]
+        args: entra_emulator::EntraEmulatorArgs,
     },
     /// Run the Google sign-in (OpenID Connect) emulator on its own (for testing against it).
     GoogleEmulator {
@@ -246,13 +239,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user_command(cmd).await,
-        Command::EntraEmulator {
-            listen,
-            config,
-            auto_select,
-        } => {
+        Command::EntraEmulator { args } => {
             crate::telemetry::init(crate::config::LogFormat::Text);
-            entra_emulator::run_cli(listen, config, auto_select).await
+            entra_emulator::run(args).await
         }
         Command::GoogleEmulator {
             listen,
