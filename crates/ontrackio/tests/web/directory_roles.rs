@@ -307,3 +307,57 @@ async fn two_super_admins_demoted_by_the_directory_at_the_same_moment_leave_one(
         );
     }
 }
+
+/// Groups as mapping values, and Entra's group overage: Alex is in IT Admins; mapped by
+/// its object id, he is an admin. In more groups than a token carries, Entra sends no list
+/// (`_claim_names`): his role is unknown, so it stays, and even a strict mapping does not
+/// refuse him.
+#[tokio::test]
+async fn a_group_maps_by_object_id_and_a_group_overage_leaves_the_role_as_it_is() {
+    use entra_emulator::{Group, GroupMembershipClaims};
+    let mapping = format!("{} = admin", ms::IT_ADMINS_GROUP_ID.to_uppercase());
+    let (app, _admin) = app_with_mapping(&mapping, false, true).await;
+    app.emu
+        .update_directory(|d| {
+            d.app_mut(ms::DEMO_CLIENT_ID)
+                .unwrap()
+                .group_membership_claims = GroupMembershipClaims::SecurityGroup;
+        })
+        .unwrap();
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::ALEX_UPN)
+        .await;
+    assert_redirects_to(&r, "/my/dashboard");
+    assert_eq!(role_of(&app, ms::ALEX_UPN).await, Role::Admin);
+    // Megan is only in Acme Staff: strict, so refused.
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::MEGAN_UPN)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // 250 more groups for Alex, but no longer IT Admins: the token cannot list them.
+    let tenant: uuid::Uuid = ms::ACME_TENANT_ID.parse().unwrap();
+    let extra: Vec<uuid::Uuid> = (0..250).map(|_| uuid::Uuid::new_v4()).collect();
+    app.emu
+        .update_directory(|d| {
+            let t = d.tenant_mut(tenant).unwrap();
+            for (i, id) in extra.iter().enumerate() {
+                t.add_group(Group::security(*id, &format!("Project {i}")));
+            }
+        })
+        .unwrap();
+    app.emu.set_groups(ms::ALEX_UPN, &extra).unwrap();
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::ALEX_UPN)
+        .await;
+    assert_redirects_to(&r, "/admin/dashboard");
+    assert_eq!(role_of(&app, ms::ALEX_UPN).await, Role::Admin);
+    assert!(directory_changes(&app).await.is_empty());
+    // Back under the limit and out of IT Admins: the list is known again, nothing maps,
+    // and the strict mapping refuses.
+    app.emu.set_groups(ms::ALEX_UPN, &extra[..3]).unwrap();
+    let r = app
+        .microsoft_sign_in(&app.browser(), "acme", ms::ALEX_UPN)
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "strict: no group maps");
+}
