@@ -116,7 +116,8 @@ test('the Microsoft Entra ID card is completed with Tab, Space and Enter, and it
   const { context, page } = await privateWindow(browser, stack);
   await signInWithPassword(page, stack.admin.email, stack.admin.password);
   await page.goto('/admin/settings/integrations/microsoft');
-  assert.equal(await assertEveryFieldHasAVisibleLabel(page, 'form.settings-form'), 8);
+  // Eight credentials and domain fields, and the role mapping's text box and two boxes.
+  assert.equal(await assertEveryFieldHasAVisibleLabel(page, 'form.settings-form'), 11);
 
   // From the top of the page: skip link, navigation, the checklist's Copy buttons, Test connection…
   await tabUntil(page, byId('ms-enabled'));
