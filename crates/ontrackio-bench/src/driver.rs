@@ -164,6 +164,12 @@ pub enum Requests {
     Dashboard(Arc<Vec<(usize, String)>>),
     /// `GET /healthz`.
     Hello,
+    /// `GET path` on workspace `ws` with one session, cycling over the paths.
+    Pages {
+        ws: usize,
+        cookie: String,
+        paths: Vec<String>,
+    },
 }
 
 /// `total` requests over `connections` kept-alive connections.
@@ -203,6 +209,10 @@ pub async fn requests(
                         flows::dashboard(&mut conn, &t.workspace_host(*ws), cookie).await
                     }
                     Requests::Hello => flows::hello(&mut conn, &bare).await,
+                    Requests::Pages { ws, cookie, paths } => {
+                        let path = &paths[k % paths.len()];
+                        flows::page(&mut conn, &t.workspace_host(*ws), path, cookie).await
+                    }
                 };
                 match r {
                     Ok(()) => lat.push(t0.elapsed()),

@@ -131,6 +131,20 @@ pub async fn dashboard(conn: &mut Conn, host: &str, session_cookie: &str) -> any
     Ok(())
 }
 
+/// `GET path` with a session, expecting a page (Admin → Users and the like).
+pub async fn page(
+    conn: &mut Conn,
+    host: &str,
+    path: &str,
+    session_cookie: &str,
+) -> anyhow::Result<()> {
+    let r = conn.get(host, path, Some(session_cookie)).await?;
+    if r.status != 200 {
+        bail!("{path} answered {}: {}", r.status, snippet(&r.body));
+    }
+    Ok(())
+}
+
 /// `GET /healthz`: the same server, router and middleware stack, no work.
 pub async fn hello(conn: &mut Conn, host: &str) -> anyhow::Result<()> {
     let r = conn.get(host, "/healthz", None).await?;

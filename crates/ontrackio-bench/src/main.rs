@@ -143,6 +143,17 @@ enum Mode {
         #[arg(long, default_value_t = 20000)]
         requests: usize,
     },
+    /// Admin → Users (`/admin/users`) for one admin at each database size: the first page, a
+    /// search that fills a page (`q=u1`), a search with one match (a last name), and a page
+    /// deep in the list (`after=` the middle user's email). Use `--workspaces 1` to list
+    /// every existing user in the one workspace.
+    Users {
+        #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
+        sizes: Vec<u64>,
+        /// Requests per kind of page and size.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// `signin` at each database size, to show how the cost per sign-in grows.
     Sweep {
         #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
@@ -206,10 +217,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &Planner::new(c.workspaces, c.existing_users / c.workspaces as u64),
             )
             .await?;
-            let r =
-                measure_requests(&c, &stack, t, Requests::Hello, requests, deadline, "hello").await;
+            let what = Requests::Hello;
+            let r = measure_requests(&c, &stack, t, what, requests, deadline, "hello").await;
             stop(stack, &c).await?;
             failed |= r?.finish(&c.json, &machine)?;
+        }
+        Mode::Users { sizes, requests } => {
+            let mut costs: Vec<(&'static str, u64, f64)> = Vec::new();
+            for size in sizes {
+                for r in users_run(&c, size, requests, deadline).await? {
+                    failed |= r.finish(&c.json, &machine)?;
+                    costs.push((r.mode, size, r.cpu_us_per_op()));
+                }
+            }
+            report::users(&costs);
         }
         Mode::Sweep { sizes, signins } => {
             let mut costs = Vec::new();
@@ -402,6 +423,76 @@ async fn pages_run(
         let hello =
             measure_requests(c, &stack, t, Requests::Hello, requests, deadline, "hello").await?;
         Ok((pages, hello))
+    }
+    .await;
+    stop(stack, c).await?;
+    result
+}
+
+/// The kinds of Admin → Users page measured, for `existing` users per workspace.
+fn users_pages(per_workspace: u64) -> [(&'static str, String); 4] {
+    let middle = per_workspace / 2;
+    [
+        ("users-first", "/admin/users".to_string()),
+        ("users-search", "/admin/users?q=u1".to_string()),
+        // Last names are the user numbers: exactly one match at any size.
+        ("users-search-one", format!("/admin/users?q={}", middle + 1)),
+        (
+            "users-deep",
+            format!("/admin/users?after=u{middle}%40bench0.test"),
+        ),
+    ]
+}
+
+/// One admin of workspace 0 (an existing user, signed in through Microsoft, then made an
+/// admin with `ontrackio user set`), then each kind of users page, measured in turn.
+async fn users_run(
+    c: &Common,
+    existing: u64,
+    requests: usize,
+    deadline: Instant,
+) -> anyhow::Result<Vec<Report>> {
+    let per_workspace = existing / c.workspaces as u64;
+    let mut planner = Planner::new(c.workspaces, per_workspace);
+    let admin = planner.returning(0, 1);
+    let (stack, t) = start(c, existing, &planner).await?;
+    let result = async {
+        let s = driver::sign_ins(t, admin.clone(), Load::Concurrency(1), deadline).await;
+        if s.errors.0 > 0 {
+            bail!("signing the admin in failed: {}", s.errors.1.join("\n  "));
+        }
+        let (ws, j) = admin[0];
+        let email = naming::upn(ws, j);
+        stack.command(&["user", "set", &naming::slug(ws), &email, "--role", "admin"])?;
+        let cookie = s.sessions[0].1.clone();
+        // The running server hears of the role change (its change file on SQLite, NOTIFY on
+        // PostgreSQL) a moment after the command returns: wait for it, bounded.
+        let mut conn = http::Conn::new(t.server);
+        let host = t.workspace_host(ws);
+        let admitted = Instant::now() + Duration::from_secs(10);
+        while flows::page(&mut conn, &host, "/admin/users", &cookie)
+            .await
+            .is_err()
+        {
+            if Instant::now() > admitted {
+                bail!("{email} is not admitted to /admin/users after becoming an admin");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut reports = Vec::new();
+        for (mode, path) in users_pages(per_workspace) {
+            let what = || Requests::Pages {
+                ws,
+                cookie: cookie.clone(),
+                paths: vec![path.clone()],
+            };
+            let warm = requests.min(500);
+            let _ = driver::requests(t, what(), warm, c.concurrency, deadline).await;
+            let mut r = measure_requests(c, &stack, t, what(), requests, deadline, mode).await?;
+            r.existing_users = existing;
+            reports.push(r);
+        }
+        Ok(reports)
     }
     .await;
     stop(stack, c).await?;

@@ -29,6 +29,16 @@ impl Planner {
         }
     }
 
+    /// `n` returning users of workspace `ws` (rows already in the database), spread over it.
+    pub fn returning(&mut self, ws: usize, n: usize) -> Vec<(usize, u64)> {
+        let per = self.existing_per_workspace.max(1);
+        let out: Vec<(usize, u64)> = (0..n as u64)
+            .map(|r| (ws, (r * SPREAD + 13) % per))
+            .collect();
+        self.accounts.extend(out.iter().copied());
+        out
+    }
+
     /// `n` sign-ins: even positions first-time, odd ones returning (first-time when the
     /// database holds nobody to return).
     pub fn sign_ins(&mut self, n: usize) -> Vec<(usize, u64)> {

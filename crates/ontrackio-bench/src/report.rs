@@ -288,3 +288,24 @@ pub fn machine() -> String {
         .unwrap_or_default();
     format!("machine: {cpu}, {cores} CPUs, load average {load} at start")
 }
+
+/// Admin → Users: the server's CPU per page of each kind at each size, and the ratio to the
+/// smallest size (the target: at most 2 × at 1,000,000 users what it is at 1,000).
+pub fn users(costs: &[(&'static str, u64, f64)]) {
+    let Some(&(_, smallest, _)) = costs.first() else {
+        return;
+    };
+    println!();
+    println!("page             | existing users | server CPU µs per page | × at {smallest}");
+    for &(mode, size, cost) in costs {
+        let base = costs
+            .iter()
+            .find(|(m, s, _)| *m == mode && *s == smallest)
+            .map(|c| c.2)
+            .unwrap_or(cost);
+        println!(
+            "{mode:<16} | {size:>14} | {cost:>22.0} | {:.2}",
+            cost / base.max(1e-9)
+        );
+    }
+}

@@ -42,6 +42,9 @@ pub struct Stack {
     emulator: Guard,
     pub run_dir: PathBuf,
     pub populate_secs: f64,
+    bin: PathBuf,
+    /// The server's environment, for running `ontrackio` commands against its database.
+    env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -151,6 +154,11 @@ impl Stack {
             emulator,
             run_dir: o.run_dir,
             populate_secs,
+            bin: o.bin.clone(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         };
         let host = format!("localhost:{server_port}");
         wait_for(server_addr, &host, "/healthz", &stack.run_dir, "server.err").await?;
@@ -167,6 +175,16 @@ impl Stack {
         )
         .await?;
         Ok(stack)
+    }
+
+    /// Runs `ontrackio <args>` on the server's database, as an operator would.
+    pub fn command(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        output(&mut cmd).with_context(|| format!("ontrackio {}", args.join(" ")))
     }
 
     /// Stops both processes and drops a PostgreSQL run database.
