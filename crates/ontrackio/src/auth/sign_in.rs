@@ -285,7 +285,7 @@ async fn change_role_by_directory(
         if others == 0 {
             details["kept"] = "the last super-admin who can sign in keeps the role".into();
             audit::record(
-                &mut **tx,
+                tx,
                 ws,
                 Actor::System(p.system_actor()),
                 actions::ROLE_CHANGE_BY_DIRECTORY_REFUSED,
