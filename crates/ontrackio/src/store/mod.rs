@@ -7,6 +7,7 @@ pub mod avatars;
 pub mod batch;
 pub mod google_settings;
 pub mod microsoft_settings;
+pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;
 pub mod throttle;
@@ -72,6 +73,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "role mapping",
         include_str!("../../migrations/sqlite/0006_role_mapping.sql"),
     ),
+    (
+        7,
+        "scim",
+        include_str!("../../migrations/sqlite/0007_scim.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -103,6 +109,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "role mapping",
         include_str!("../../migrations/postgres/0006_role_mapping.sql"),
+    ),
+    (
+        7,
+        "scim",
+        include_str!("../../migrations/postgres/0007_scim.sql"),
     ),
 ];
 
@@ -267,10 +278,14 @@ pub enum UniqueKey {
     UserEmail,
     /// `user_identities_key`: the identity is linked already.
     UserIdentity,
+    /// `scim_users_external_id_key`: another user has this SCIM `externalId`.
+    ScimExternalId,
+    /// `scim_groups_name_key`: a SCIM group has this display name.
+    ScimGroupName,
 }
 
 impl UniqueKey {
-    const ALL: [(UniqueKey, &'static str, &'static str); 3] = [
+    const ALL: [(UniqueKey, &'static str, &'static str); 5] = [
         (
             Self::WorkspaceSlug,
             "workspaces_slug_key",
@@ -285,6 +300,16 @@ impl UniqueKey {
             Self::UserIdentity,
             "user_identities_key",
             "user_identities.workspace_id, user_identities.provider, user_identities.tenant_id, user_identities.object_id",
+        ),
+        (
+            Self::ScimExternalId,
+            "scim_users_external_id_key",
+            "scim_users.workspace_id, scim_users.external_id",
+        ),
+        (
+            Self::ScimGroupName,
+            "scim_groups_name_key",
+            "scim_groups.workspace_id, scim_groups.display_name_normalized",
         ),
     ];
 }
