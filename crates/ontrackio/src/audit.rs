@@ -32,7 +32,36 @@ pub mod actions {
     pub const GOOGLE_SIGN_IN_REFUSED: &str = "Google sign-in refused";
     pub const GOOGLE_USER_PROVISIONED: &str = "User provisioned from Google";
     pub const GOOGLE_ACCOUNT_LINKED: &str = "Google account linked";
+    /// SCIM provisioning (the words), under the actor [`super::SCIM_ACTOR`].
+    pub const SCIM_PROVISIONED: &str = "Provisioned by SCIM";
+    pub const SCIM_DEPROVISIONED: &str = "Deprovisioned by SCIM";
+    pub const SCIM_REPROVISIONED: &str = "Reprovisioned by SCIM";
+    pub const SCIM_UPDATED: &str = "Updated by SCIM";
+    pub const SCIM_DELETED: &str = "Deleted by SCIM";
+    pub const SCIM_ROLE_CHANGED: &str = "Role changed by SCIM";
+    pub const SCIM_GROUP_CREATED: &str = "Group provisioned by SCIM";
+    pub const SCIM_GROUP_UPDATED: &str = "Group updated by SCIM";
+    pub const SCIM_GROUP_DELETED: &str = "Group deleted by SCIM";
+    pub const SCIM_TOKEN_CREATED: &str = "SCIM token created";
+    pub const SCIM_TOKEN_ROTATED: &str = "SCIM token rotated";
+    pub const SCIM_TOKEN_REVOKED: &str = "SCIM token revoked";
+    pub const SCIM_MAPPING_SAVED: &str = "SCIM group mapping saved";
+
+    /// An accounts-service change made through SCIM, in SCIM's words.
+    pub fn by_scim(action: &'static str) -> &'static str {
+        match action {
+            USER_INVITED => SCIM_PROVISIONED,
+            USER_DISABLED => SCIM_DEPROVISIONED,
+            USER_ENABLED => SCIM_REPROVISIONED,
+            ROLE_CHANGED => SCIM_ROLE_CHANGED,
+            PROFILE_UPDATED => SCIM_UPDATED,
+            other => other,
+        }
+    }
 }
+
+/// The actor of every change SCIM provisioning makes.
+pub const SCIM_ACTOR: &str = "SCIM";
 
 /// Who did it: a signed-in user, or a named system actor (the CLI, the sign-in page).
 pub enum Actor<'a> {

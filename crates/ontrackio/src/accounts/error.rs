@@ -13,6 +13,12 @@ pub enum AccountError {
     NoSuchUser(String),
     #[error("{0} is already a user of this workspace.")]
     AlreadyUser(String),
+    #[error("Another user of this workspace has the external id {0}.")]
+    ExternalIdTaken(String),
+    #[error("A group named {0} already exists.")]
+    GroupExists(String),
+    #[error("There is no group {0}.")]
+    NoSuchGroup(String),
     #[error("Only a super-admin can grant or remove the super-admin role.")]
     SuperAdminOnly,
     #[error("Only a super-admin can change another super-admin's account.")]
@@ -51,6 +57,7 @@ impl AccountError {
         match store::unique_violation(&e) {
             Some(store::UniqueKey::WorkspaceSlug) => Self::WorkspaceExists(what.to_string()),
             Some(store::UniqueKey::UserEmail) => Self::AlreadyUser(what.to_string()),
+            Some(store::UniqueKey::ScimGroupName) => Self::GroupExists(what.to_string()),
             _ => e.into(),
         }
     }

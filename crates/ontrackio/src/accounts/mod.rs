@@ -14,6 +14,7 @@
 //! whose text is the same on every surface.
 
 mod error;
+mod scim;
 
 use secrecy::SecretString;
 
@@ -24,6 +25,7 @@ use crate::domain::{EmailAddress, PersonName, Role, UserId, UserStatus, Workspac
 use crate::store::{self, Db, Tx, users::User, workspaces::Workspace};
 
 pub use error::AccountError;
+pub use scim::{GroupRemoval, ScimProfile, ScimProvision, group_values};
 
 /// How long a setup link works.
 pub const SETUP_LINK_SECS: i64 = 24 * 3600;
@@ -59,6 +61,10 @@ pub enum Acting<'a> {
         label: &'a str,
         role: Role,
     },
+    /// The workspace's directory through SCIM provisioning (a bearer token a super-admin
+    /// made): an admin's authority, never a super-admin's, and its own words in the audit
+    /// log ("Provisioned by SCIM", …) under the actor "SCIM".
+    Scim,
 }
 
 impl<'a> Acting<'a> {
@@ -73,16 +79,25 @@ impl<'a> Acting<'a> {
         match self {
             Self::Operator(label) => Actor::System(label),
             Self::User { id, label, .. } => Actor::User { id, label },
+            Self::Scim => Actor::System(audit::SCIM_ACTOR),
         }
     }
     fn is_super_admin(self) -> bool {
         match self {
             Self::Operator(_) => true,
             Self::User { role, .. } => role == Role::SuperAdmin,
+            Self::Scim => false,
         }
     }
     fn is(self, user: &UserId) -> bool {
         matches!(self, Self::User { id, .. } if id == user)
+    }
+    /// The audit text of a change, in the words of whoever made it.
+    fn action(self, action: &'static str) -> &'static str {
+        match self {
+            Self::Scim => actions::by_scim(action),
+            _ => action,
+        }
     }
 }
 
@@ -330,41 +345,13 @@ impl<'a> Accounts<'a> {
         ws: &Workspace,
         user: &UserId,
     ) -> Result<Disabled, AccountError> {
-        if by.acting.is(user) {
-            return Err(AccountError::SelfDisable);
-        }
         let mut tx = self.db.begin().await?;
-        let target = locked_target(&mut tx, ws, user).await?;
-        let acting = current(&mut tx, ws, by.acting).await?;
-        if target.role == Role::SuperAdmin && !acting.is_super_admin() {
-            return Err(AccountError::SuperAdminOnlyChange);
+        let disabled = disable_in(&mut tx, by, ws, user, serde_json::json!({})).await?;
+        if disabled.outcome == Outcome::Unchanged {
+            return Ok(disabled);
         }
-        if target.status == UserStatus::Disabled {
-            return Ok(Disabled {
-                outcome: Outcome::Unchanged,
-                sessions_ended: 0,
-            });
-        }
-        if target.role == Role::SuperAdmin && !another_super_admin_remains(&mut tx, &target).await?
-        {
-            return Err(AccountError::LastSuperAdminDisable(target.email));
-        }
-        store::users::set_status(&mut *tx, &target.id, UserStatus::Disabled).await?;
-        let sessions_ended = store::sessions::delete_for_user(&mut *tx, &target.id).await?;
-        record(
-            &mut tx,
-            &ws.id,
-            by,
-            actions::USER_DISABLED,
-            &target.email,
-            serde_json::json!({"sessions_ended": sessions_ended}),
-        )
-        .await?;
-        let outcome = self.commit(tx, &target.id).await?;
-        Ok(Disabled {
-            outcome,
-            sessions_ended,
-        })
+        self.commit(tx, user).await?;
+        Ok(disabled)
     }
 
     /// Enables a disabled user: `active` when they can sign in (a password or a linked
@@ -376,22 +363,81 @@ impl<'a> Accounts<'a> {
         user: &UserId,
     ) -> Result<Outcome, AccountError> {
         let mut tx = self.db.begin().await?;
-        let target = find_target(&mut tx, ws, user).await?;
-        let acting = current(&mut tx, ws, by.acting).await?;
+        if enable_in(&mut tx, by, ws, user).await? == Outcome::Unchanged {
+            return Ok(Outcome::Unchanged);
+        }
+        self.commit(tx, user).await
+    }
+}
+
+/// [`Accounts::disable`] inside the caller's transaction (committed by the caller, who
+/// then tells the session caches); `details` go into the audit row.
+async fn disable_in(
+    tx: &mut Tx,
+    by: &By<'_>,
+    ws: &Workspace,
+    user: &UserId,
+    mut details: serde_json::Value,
+) -> Result<Disabled, AccountError> {
+    if by.acting.is(user) {
+        return Err(AccountError::SelfDisable);
+    }
+    let target = locked_target(tx, ws, user).await?;
+    let acting = current(tx, ws, by.acting).await?;
+    if target.role == Role::SuperAdmin && !acting.is_super_admin() {
+        return Err(AccountError::SuperAdminOnlyChange);
+    }
+    if target.status == UserStatus::Disabled {
+        return Ok(Disabled {
+            outcome: Outcome::Unchanged,
+            sessions_ended: 0,
+        });
+    }
+    if target.role == Role::SuperAdmin && !another_super_admin_remains(tx, &target).await? {
+        return Err(AccountError::LastSuperAdminDisable(target.email));
+    }
+    store::users::set_status(&mut **tx, &target.id, UserStatus::Disabled).await?;
+    let sessions_ended = store::sessions::delete_for_user(&mut **tx, &target.id).await?;
+    details["sessions_ended"] = sessions_ended.into();
+    record(
+        tx,
+        &ws.id,
+        by,
+        actions::USER_DISABLED,
+        &target.email,
+        details,
+    )
+    .await?;
+    Ok(Disabled {
+        outcome: Outcome::Changed,
+        sessions_ended,
+    })
+}
+
+/// [`Accounts::enable`] inside the caller's transaction (committed by the caller).
+async fn enable_in(
+    tx: &mut Tx,
+    by: &By<'_>,
+    ws: &Workspace,
+    user: &UserId,
+) -> Result<Outcome, AccountError> {
+    {
+        let target = find_target(tx, ws, user).await?;
+        let acting = current(tx, ws, by.acting).await?;
         if target.role == Role::SuperAdmin && !acting.is_super_admin() {
             return Err(AccountError::SuperAdminOnlyChange);
         }
         if target.status != UserStatus::Disabled {
             return Ok(Outcome::Unchanged);
         }
-        let status = if store::users::can_sign_in(&mut *tx, &target.id).await? {
+        let status = if store::users::can_sign_in(&mut **tx, &target.id).await? {
             UserStatus::Active
         } else {
             UserStatus::Invited
         };
-        store::users::set_status(&mut *tx, &target.id, status).await?;
+        store::users::set_status(&mut **tx, &target.id, status).await?;
         record(
-            &mut tx,
+            tx,
             &ws.id,
             by,
             actions::USER_ENABLED,
@@ -399,9 +445,11 @@ impl<'a> Accounts<'a> {
             serde_json::json!({"status": status.as_str()}),
         )
         .await?;
-        self.commit(tx, &target.id).await
+        Ok(Outcome::Changed)
     }
+}
 
+impl Accounts<'_> {
     /// A new one-time link with which the user chooses a password; returns its token.
     pub async fn setup_link(
         &self,
@@ -483,7 +531,7 @@ impl<'a> Accounts<'a> {
         ws: &Workspace,
         target: &User,
         hash: &str,
-        action: &str,
+        action: &'static str,
     ) -> Result<Outcome, AccountError> {
         store::users::set_password_hash(&mut *tx, &target.id, hash).await?;
         if target.status == UserStatus::Invited {
@@ -514,7 +562,7 @@ async fn record(
     tx: &mut Tx,
     workspace: &crate::domain::WorkspaceId,
     by: &By<'_>,
-    action: &str,
+    action: &'static str,
     target: &str,
     details: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
@@ -522,7 +570,7 @@ async fn record(
         tx,
         workspace,
         by.acting.actor(),
-        action,
+        by.acting.action(action),
         target,
         by.origin.clone(),
         details,
