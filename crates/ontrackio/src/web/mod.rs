@@ -16,6 +16,7 @@ mod login;
 mod microsoft;
 mod my;
 mod root;
+pub(crate) mod scim;
 mod security_headers;
 mod session;
 mod setup;
@@ -209,6 +210,12 @@ pub fn router(state: AppState) -> Router {
             admin::google_card::TEST_PATH,
             post(admin::google_card::test_connection),
         )
+        .route(admin::scim_card::PATH, get(admin::scim_card::page))
+        .route(admin::scim_card::TOKEN_PATH, post(admin::scim_card::token))
+        .route(
+            admin::scim_card::MAPPING_PATH,
+            post(admin::scim_card::save_mapping),
+        )
         .route_layer(session::RequireUser::at_least(
             crate::domain::Role::SuperAdmin,
         ));
@@ -230,6 +237,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/static/{file}", get(assets::serve))
         .merge(workspace)
+        // SCIM provisioning: bearer tokens, no session or CSRF, so outside the edge.
+        .nest("/scim/v2", scim::router(state.clone()))
         .layer(from_fn_with_state(state.clone(), security_headers::apply))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)

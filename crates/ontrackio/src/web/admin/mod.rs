@@ -4,6 +4,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod google_card;
 pub mod microsoft_card;
+pub mod scim_card;
 pub mod settings;
 pub mod users;
 

@@ -19,6 +19,8 @@ struct IntegrationsPage {
     microsoft_status_label: &'static str,
     google_status: &'static str,
     google_status_label: &'static str,
+    scim_status: &'static str,
+    scim_status_label: &'static str,
 }
 
 /// Admin → Settings → Integrations: the list of sign-in provider cards.
@@ -31,6 +33,8 @@ pub async fn integrations(
     let (microsoft_status, microsoft_status_label) = super::microsoft_card::status(&effective);
     let google = state.google_settings(&cu.workspace).await?;
     let (google_status, google_status_label) = super::google_card::status(&google);
+    let scim = crate::store::scim::settings(state.db.pool(), &cu.workspace.id).await?;
+    let (scim_status, scim_status_label) = super::scim_card::status(scim.as_ref());
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {
         chrome: Chrome::for_user(&cu, "admin-settings", token),
@@ -38,6 +42,8 @@ pub async fn integrations(
         microsoft_status_label,
         google_status,
         google_status_label,
+        scim_status,
+        scim_status_label,
     };
     Ok(Html(page.render()?).into_response())
 }
