@@ -20,6 +20,7 @@ mod html;
 mod keys;
 mod live;
 mod misbehaviour;
+pub mod provisioning;
 mod runtime;
 mod server;
 mod state;
