@@ -368,7 +368,6 @@ async fn service_provider_config(State(state): State<AppState>, ws: ScimWorkspac
         StatusCode::OK,
         &json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-            "documentationUri": format!("{}/docs/guides/scim", state.config.base_url.origin()),
             "patch": {"supported": true},
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
             "filter": {"supported": true, "maxResults": MAX_PAGE},
