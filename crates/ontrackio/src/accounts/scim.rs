@@ -64,6 +64,14 @@ async fn link(
     let (Some(tenant), Some(oid)) = (tenant, external_id) else {
         return Ok(());
     };
+    // A super-admin's sign-in is theirs to link: a SCIM token must not be a way to reach
+    // a super-admin's account through an identity of the token holder's choosing.
+    if store::users::find_by_id(&mut **tx, &ws.id, user)
+        .await?
+        .is_some_and(|u| u.role == Role::SuperAdmin)
+    {
+        return Ok(());
+    }
     let Ok(oid_uuid) = uuid::Uuid::try_parse(oid) else {
         // Entra's object ids are GUIDs; anything else is not one to link.
         return Ok(());
@@ -175,6 +183,15 @@ impl Accounts<'_> {
         new: ScimProvision<'_>,
     ) -> Result<UserId, AccountError> {
         let id = existing.id.clone();
+        // Two re-creations at once: the workspace row serialises them (as every change
+        // that must see another does), and the second finds the user no longer deleted.
+        store::workspaces::lock(&mut *tx, &ws.id).await?;
+        if !matches!(
+            store::scim::record_of(&mut *tx, &id).await?,
+            Some((_, true))
+        ) {
+            return Err(AccountError::AlreadyUser(new.email.to_string()));
+        }
         store::users::set_names(&mut *tx, &id, new.first_name, new.last_name).await?;
         keep_external_id(&mut tx, ws, &id, new.external_id, false).await?;
         link(&mut tx, ws, &id, new.link_tenant, new.external_id).await?;
@@ -411,7 +428,7 @@ impl Accounts<'_> {
             store::scim::set_group_external_id(&mut *tx, &g.id, x).await?;
             details["external_id"] = x.into();
         }
-        let added = add_members(&mut tx, ws, &g.id, add).await?;
+        // Removals first: a `replace` of members removes everyone, then adds the new list.
         let removed = match remove {
             GroupRemoval::Some(ids) => {
                 let mut removed = Vec::new();
@@ -432,6 +449,7 @@ impl Accounts<'_> {
                     .collect()
             }
         };
+        let added = add_members(&mut tx, ws, &g.id, add).await?;
         if !added.is_empty() {
             details["members_added"] = added.into();
         }

@@ -248,6 +248,23 @@ async fn lifecycle(mode: Mode) {
     assert_eq!(ex.status(), 204, "{}", ex.json());
     let (_, group) = scim_get(&app, &token, &format!("/Groups/{gid}")).await;
     assert_eq!(group["members"], json!([]));
+    // A `replace` of members: everyone out, the new list in.
+    let (_, other) = entra
+        .provision_user(&directory_user("bea", &oid()))
+        .await
+        .unwrap();
+    let other = other.unwrap();
+    entra.add_members(&gid, &[&id]).await.unwrap();
+    let replace =
+        json!({"Operations": [{"op": "replace", "path": "members", "value": [{"value": other}]}]});
+    let r = entra
+        .send("PATCH", &format!("/Groups/{gid}"), Some(&replace))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    let (_, group) = scim_get(&app, &token, &format!("/Groups/{gid}")).await;
+    assert_eq!(group["members"].as_array().unwrap().len(), 1);
+    assert_eq!(group["members"][0]["value"], other.as_str());
     assert_eq!(
         entra
             .rename_group(&gid, "Finance EMEA")
@@ -780,6 +797,23 @@ async fn scim_can_never_create_grant_or_take_away_super_admin() {
         app.user("acme", "second@acme.test").await.unwrap().status,
         UserStatus::Active
     );
+    // Saying what a super-admin already is changes nothing, and is no error.
+    assert_eq!(entra.enable_user(&second).await.unwrap().status(), 200);
+    // An externalId on a super-admin is kept but never linked as their Microsoft identity.
+    let r = entra
+        .send(
+            "PATCH",
+            &format!("/Users/{second}"),
+            Some(&json!({"Operations": [{"op": "add", "path": "externalId", "value": oid()}]})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let linked: i64 = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM user_identities")
+        .fetch_one(app.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(linked, 0);
     // Nor change a super-admin's email.
     let ex = entra
         .rename_user(&second, "someone-else@acme.test")

@@ -211,18 +211,22 @@ pub async fn create(
 
 /// The profile changes, then the status: `active` false disables (every session ends),
 /// true enables.
+/// An `active` that says what the user already is changes nothing (Entra repeats it in
+/// updates; a super-admin, whom SCIM may not disable or enable, must not fail for it).
 async fn apply(
     state: &AppState,
     ws: &Workspace,
     client: &ClientInfo,
-    user: &UserId,
+    user: &ScimUser,
     profile: ScimProfile<'_>,
     active: Option<bool>,
 ) -> Result<(), ScimError> {
     let accounts = state.accounts();
     let by = by(client);
+    let disabled = user.user.status == UserStatus::Disabled;
+    let user = &user.user.id;
     accounts.scim_update(&by, ws, user, profile).await?;
-    match active {
+    match active.filter(|a| *a == disabled) {
         Some(false) => {
             accounts.scim_deprovision(&by, ws, user, false).await?;
         }
@@ -254,15 +258,7 @@ pub async fn replace(
         external_id: Some(body.external_id.as_deref()),
         link_tenant: tenant.as_deref(),
     };
-    apply(
-        &state,
-        &ws,
-        &client,
-        &su.user.id,
-        profile,
-        Some(body.active),
-    )
-    .await?;
+    apply(&state, &ws, &client, &su, profile, Some(body.active)).await?;
     let su = find(&state, &ws, &id).await?;
     Ok(scim_json(StatusCode::OK, &resource(&state, &ws, &su)))
 }
@@ -287,7 +283,7 @@ pub async fn patch(
         external_id: p.external_id.as_ref().map(|x| x.as_deref()),
         link_tenant: tenant.as_deref(),
     };
-    apply(&state, &ws, &client, &su.user.id, profile, p.active).await?;
+    apply(&state, &ws, &client, &su, profile, p.active).await?;
     let su = find(&state, &ws, &id).await?;
     Ok(scim_json(StatusCode::OK, &resource(&state, &ws, &su)))
 }
