@@ -526,6 +526,57 @@ async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn a_scim_deprovisioning_on_one_node_ends_the_users_sessions_on_every_node() {
+    let Some(cl) = Cluster::start(3, |_| {}).await else {
+        return;
+    };
+    let emp = cl.add_employee("leaver@acme.test").await;
+    let laptop = cl.browser();
+    assert_redirects_to(
+        &laptop.sign_in(0, "leaver@acme.test", PASSWORD).await,
+        "/my/dashboard",
+    );
+    for n in 0..3 {
+        laptop.html(n, "/my/dashboard").await;
+    }
+    // The workspace's SCIM token, as the card would store it.
+    let token = "otscim_multi-node-test-token";
+    let ws = store::workspaces::find_by_slug(cl.db.pool(), "acme")
+        .await
+        .unwrap()
+        .unwrap();
+    store::scim::set_token(
+        cl.db.pool(),
+        &ws.id,
+        Some(&ontrackio::crypto::hash_token(token)),
+        "tests",
+    )
+    .await
+    .unwrap();
+    let mut heard = cl.hear_forgotten();
+    let r = cl
+        .browser()
+        .on(1)
+        .patch(acme(&format!("/scim/v2/Users/{emp}")))
+        .bearer_auth(token)
+        .header("content-type", "application/scim+json")
+        .body(r#"{"Operations":[{"op":"Replace","path":"active","value":"False"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    until_every_node_forgot(&mut heard, &emp).await;
+    for n in 0..3 {
+        let r = laptop.get(n, "/my/dashboard").await;
+        assert!(
+            location(&r).starts_with("/login"),
+            "the session still works on node {n}: {}",
+            r.status()
+        );
+    }
+}
+
 /// Waits (bounded) until every node's session cache has forgotten `user`, and says how long
 /// after the change's response that took: the window in which another node could still
 /// answer a page from what it had cached.
