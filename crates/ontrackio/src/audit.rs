@@ -46,6 +46,8 @@ pub mod actions {
     pub const SCIM_TOKEN_ROTATED: &str = "SCIM token rotated";
     pub const SCIM_TOKEN_REVOKED: &str = "SCIM token revoked";
     pub const SCIM_MAPPING_SAVED: &str = "SCIM group mapping saved";
+    /// A request with a missing or wrong token (the first of each minute per workspace).
+    pub const SCIM_REQUEST_REFUSED: &str = "SCIM request refused";
 
     /// An accounts-service change made through SCIM, in SCIM's words.
     pub fn by_scim(action: &'static str) -> &'static str {

@@ -359,6 +359,8 @@ async fn requests_without_the_workspaces_token_get_401_in_scims_error_schema() {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{wrong}");
         assert_scim_error(&b, "401");
     }
+    // The first refusal of the minute is in the audit log; the rest are only counted.
+    assert_eq!(app.audit_count("acme", "SCIM request refused").await, 1);
     // Each workspace's own token works there.
     assert_eq!(scim_get(&app, &token, "/Users").await.0, StatusCode::OK);
     let r = app

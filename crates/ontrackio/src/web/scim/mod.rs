@@ -49,6 +49,10 @@ type Limiter = governor::DefaultKeyedRateLimiter<String>;
 #[derive(Clone)]
 struct Scim {
     limiter: Arc<Limiter>,
+    /// Refused tokens: the first of each minute per workspace is an audit row, so an admin
+    /// sees Entra failing (a token rotated but not pasted), and a stranger cannot flood
+    /// the log.
+    refusals: Arc<crate::audit::Coalescer>,
 }
 
 /// The request's workspace, once its token checked out.
@@ -189,6 +193,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .allow_burst(NonZeroU32::new(BURST).expect("nonzero"));
     let scim = Scim {
         limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+        refusals: Arc::new(crate::audit::Coalescer::new(60)),
     };
     Router::new()
         .route("/ServiceProviderConfig", get(service_provider_config))
@@ -247,6 +252,14 @@ async fn authenticate(
         })
         .filter(|t| !t.is_empty() && t.len() <= 200);
     let Some(presented) = presented else {
+        record_refusal(
+            &state,
+            &scim,
+            &ws,
+            client_ip(&state, &req),
+            "no bearer token",
+        )
+        .await;
         return ScimError::unauthorized().into_response();
     };
     let stored = match store::scim::settings(state.db.pool(), &ws.id).await {
@@ -258,7 +271,8 @@ async fn authenticate(
         h.len() == presented_hash.len() && bool::from(h.as_bytes().ct_eq(presented_hash.as_bytes()))
     });
     if !ok {
-        tracing::info!(workspace = %ws.slug, "SCIM request with a wrong or missing token");
+        tracing::info!(workspace = %ws.slug, "SCIM request with a wrong token");
+        record_refusal(&state, &scim, &ws, client_ip(&state, &req), "wrong token").await;
         return ScimError::unauthorized().into_response();
     }
     if let Err(not_until) = scim.limiter.check_key(&ws.id.as_str().to_string()) {
@@ -291,6 +305,54 @@ async fn authenticate(
         return ScimError::new(status, None, detail).into_response();
     }
     resp
+}
+
+/// The client's address as the audit log keeps it (trusted proxies only).
+fn client_ip(state: &AppState, req: &Request) -> Option<String> {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()?
+        .0
+        .ip();
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    Some(super::client::client_ip(peer, forwarded, &state.config.trusted_proxies).to_string())
+}
+
+/// The `SCIM request refused` audit row, at most one per workspace a minute (per node),
+/// saying how many were left out since the last one.
+async fn record_refusal(
+    state: &AppState,
+    scim: &Scim,
+    ws: &Workspace,
+    ip: Option<String>,
+    reason: &'static str,
+) {
+    let Some(left_out) = scim.refusals.admit(&ws.id, "scim-token", store::now()) else {
+        return;
+    };
+    let result = async {
+        let mut conn = state.db.pool().acquire().await?;
+        crate::audit::record(
+            &mut conn,
+            &ws.id,
+            crate::audit::Actor::System(crate::audit::SCIM_ACTOR),
+            crate::audit::actions::SCIM_REQUEST_REFUSED,
+            "SCIM",
+            crate::audit::Origin {
+                ip: ip.as_deref(),
+                user_agent: None,
+            },
+            json!({"reason": reason, "left_out": left_out}),
+        )
+        .await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot record a refused SCIM request");
+    }
 }
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScimWorkspace {
