@@ -138,6 +138,21 @@ impl<T: Transport> ProvisioningClient<T> {
         }
     }
 
+    /// As Entra reads the Tenant URL an admin typed: `?aadOptscim062020` (the feature flag)
+    /// switches to [`Mode::Compliant`] and is not part of the requests' paths.
+    pub fn for_tenant_url(tenant_url: &str, token: &str, transport: T) -> Self {
+        let (base, query) = tenant_url.split_once('?').unwrap_or((tenant_url, ""));
+        let compliant = query
+            .split('&')
+            .any(|p| p.split('=').next() == Some(COMPLIANCE_FLAG));
+        let mode = if compliant {
+            Mode::Compliant
+        } else {
+            Mode::Legacy
+        };
+        Self::new(base, token, mode, transport)
+    }
+
     pub fn mode(&self) -> Mode {
         self.mode
     }
@@ -487,6 +502,24 @@ mod tests {
 
     fn body(r: &HttpRequest) -> Value {
         serde_json::from_str(r.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_feature_flag_in_the_tenant_url_chooses_the_compliant_dialect() {
+        let c = ProvisioningClient::for_tenant_url(
+            "https://acme.example/scim/v2?aadOptscim062020",
+            "t",
+            Recorder::default(),
+        );
+        assert_eq!(c.mode(), Mode::Compliant);
+        assert_eq!(c.base, "https://acme.example/scim/v2");
+        let c = ProvisioningClient::for_tenant_url(
+            "https://acme.example/scim/v2/",
+            "t",
+            Recorder::default(),
+        );
+        assert_eq!(c.mode(), Mode::Legacy);
+        assert_eq!(c.base, "https://acme.example/scim/v2");
     }
 
     #[tokio::test]
