@@ -58,8 +58,16 @@ fn base(app: &TestApp, slug: &str) -> String {
     app.url(slug, "/scim/v2")
 }
 
+/// Entra pointed at the workspace, the dialect chosen as an admin does: by the feature flag
+/// in the Tenant URL.
 fn entra(app: &TestApp, slug: &str, token: &str, mode: Mode) -> ProvisioningClient<Reqwest> {
-    ProvisioningClient::new(&base(app, slug), token, mode, Reqwest(app.browser()))
+    let tenant_url = match mode {
+        Mode::Legacy => base(app, slug),
+        Mode::Compliant => format!("{}?aadOptscim062020", base(app, slug)),
+    };
+    let c = ProvisioningClient::for_tenant_url(&tenant_url, token, Reqwest(app.browser()));
+    assert_eq!(c.mode(), mode);
+    c
 }
 
 /// The super-admin generates the workspace's token on the card; returns it as shown once.
@@ -147,6 +155,14 @@ async fn entra_test_connection_and_the_discovery_endpoints_answer_in_scim_json()
         .json();
     assert_eq!(spc["patch"]["supported"], true);
     assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
+    // The feature flag, should it arrive on a request, is ignored.
+    let (s, b) = scim_get(
+        &app,
+        &token,
+        "/Users?aadOptscim062020&filter=userName%20eq%20%22x%40acme.test%22",
+    )
+    .await;
+    assert_eq!((s, b["totalResults"].clone()), (StatusCode::OK, json!(0)));
     // An unknown filter *value* is an empty list, whichever attribute.
     let (s, b) = scim_get(&app, &token, "/Users?filter=externalId%20eq%20%22nobody%22").await;
     assert_eq!((s, b["totalResults"].clone()), (StatusCode::OK, json!(0)));
