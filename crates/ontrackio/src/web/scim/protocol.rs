@@ -553,6 +553,41 @@ mod tests {
     }
 
     #[test]
+    fn odd_paths_and_filters_are_refused_without_a_panic() {
+        for path in [
+            "members[",
+            "membersé[value eq \"x\"]",
+            "mémbers[value eq \"x\"]",
+            "members[value eq \"x\"",
+            "members[display eq \"x\"]",
+            "members[]",
+            "m",
+            "",
+        ] {
+            let body = json!({"Operations": [{"op": "remove", "path": path}]});
+            let _ = parse_group_patch(&body);
+            let _ = parse_user_patch(&body);
+        }
+        for f in [
+            "é eq \"x\"",
+            "userName eq \"\u{0}\"",
+            "a eq \"",
+            "a eq \"x\" ",
+            "\u{3000}",
+        ] {
+            let _ = parse_filter(f);
+        }
+        assert_eq!(
+            parse_group_patch(
+                &json!({"Operations": [{"op": "remove", "path": "members[display eq \"x\"]"}]})
+            )
+            .unwrap_err()
+            .scim_type,
+            "invalidPath"
+        );
+    }
+
+    #[test]
     fn too_many_members_in_one_request_are_refused() {
         let members: Vec<_> = (0..=MAX_MEMBERS)
             .map(|i| json!({"value": i.to_string()}))
