@@ -173,69 +173,29 @@ pub async fn record_failure<'c, E: Executor<'c, Database = sqlx::Any>>(
     .map(|_| ())
 }
 
+pub use super::provider_settings::SealedSecret;
+use super::provider_settings::{self as shared, Table};
+
 pub async fn record_test<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     ws: &WorkspaceId,
     ok: bool,
     summary: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO google_settings (workspace_id, last_test_at, last_test_ok, \
-         last_test_summary, created_at, updated_at) VALUES ($1, $2, $3, $4, $2, $2) \
-         ON CONFLICT (workspace_id) DO UPDATE SET last_test_at = excluded.last_test_at, \
-         last_test_ok = excluded.last_test_ok, last_test_summary = excluded.last_test_summary, \
-         updated_at = excluded.updated_at",
-    )
-    .bind(ws.as_str())
-    .bind(now())
-    .bind(flag(ok))
-    .bind(summary)
-    .execute(db)
-    .await
-    .map(|_| ())
-}
-
-/// A sealed Google client secret as `secrets rotate-key` sees it.
-pub struct SealedSecret {
-    pub workspace: WorkspaceId,
-    pub sealed: String,
+    shared::record_test(db, Table::Google, ws, ok, summary).await
 }
 
 pub async fn list_sealed_secrets<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
 ) -> Result<Vec<SealedSecret>, sqlx::Error> {
-    sqlx::query(
-        "SELECT workspace_id, client_secret_sealed FROM google_settings \
-         WHERE client_secret_sealed IS NOT NULL ORDER BY workspace_id",
-    )
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(SealedSecret {
-            workspace: WorkspaceId::from_db(r.try_get("workspace_id")?),
-            sealed: r.try_get("client_secret_sealed")?,
-        })
-    })
-    .collect()
+    shared::list_sealed_secrets(db, Table::Google).await
 }
 
-/// Re-sealing under a new key: the secret itself, and who saved it when, are unchanged.
 pub async fn update_sealed_secret<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     ws: &WorkspaceId,
     sealed: &str,
     key_id: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE google_settings SET client_secret_sealed = $1, secret_key_id = $2, \
-         updated_at = $3 WHERE workspace_id = $4",
-    )
-    .bind(sealed)
-    .bind(key_id)
-    .bind(now())
-    .bind(ws.as_str())
-    .execute(db)
-    .await
-    .map(|_| ())
+    shared::update_sealed_secret(db, Table::Google, ws, sealed, key_id).await
 }

@@ -7,6 +7,7 @@ pub mod avatars;
 pub mod batch;
 pub mod google_settings;
 pub mod microsoft_settings;
+pub mod provider_settings;
 pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;

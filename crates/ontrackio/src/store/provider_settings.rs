@@ -1,0 +1,100 @@
+//! What the sign-in providers' settings tables (`microsoft_settings`, `google_settings`)
+//! share, column for column: the connection test's health line, and the sealed client
+//! secret that `secrets rotate-key` re-seals. One implementation, told which table.
+
+use sqlx::{Executor, Row};
+
+use crate::domain::WorkspaceId;
+
+use super::{flag, now};
+
+/// A provider's settings table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Microsoft,
+    Google,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Microsoft => "microsoft_settings",
+            Self::Google => "google_settings",
+        }
+    }
+}
+
+/// The card's health line: the last connection test (a row without `saved_at` is made
+/// when the card was never saved, so a workspace configured by environment sees it too).
+pub async fn record_test<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    table: Table,
+    ws: &WorkspaceId,
+    ok: bool,
+    summary: &str,
+) -> Result<(), sqlx::Error> {
+    let t = table.name();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {t} (workspace_id, last_test_at, last_test_ok, \
+         last_test_summary, created_at, updated_at) VALUES ($1, $2, $3, $4, $2, $2) \
+         ON CONFLICT (workspace_id) DO UPDATE SET last_test_at = excluded.last_test_at, \
+         last_test_ok = excluded.last_test_ok, last_test_summary = excluded.last_test_summary, \
+         updated_at = excluded.updated_at"
+    )))
+    .bind(ws.as_str())
+    .bind(now())
+    .bind(flag(ok))
+    .bind(summary)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// A sealed client secret as `secrets rotate-key` sees it.
+pub struct SealedSecret {
+    pub workspace: WorkspaceId,
+    pub sealed: String,
+}
+
+pub async fn list_sealed_secrets<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    table: Table,
+) -> Result<Vec<SealedSecret>, sqlx::Error> {
+    let t = table.name();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT workspace_id, client_secret_sealed FROM {t} \
+         WHERE client_secret_sealed IS NOT NULL ORDER BY workspace_id"
+    )))
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(SealedSecret {
+            workspace: WorkspaceId::from_db(r.try_get("workspace_id")?),
+            sealed: r.try_get("client_secret_sealed")?,
+        })
+    })
+    .collect()
+}
+
+/// Re-sealing under a new key: the secret itself, and who saved it when, are unchanged.
+pub async fn update_sealed_secret<'c, E: Executor<'c, Database = sqlx::Any>>(
+    db: E,
+    table: Table,
+    ws: &WorkspaceId,
+    sealed: &str,
+    key_id: &str,
+) -> Result<(), sqlx::Error> {
+    let t = table.name();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {t} SET client_secret_sealed = $1, secret_key_id = $2, \
+         updated_at = $3 WHERE workspace_id = $4"
+    )))
+    .bind(sealed)
+    .bind(key_id)
+    .bind(now())
+    .bind(ws.as_str())
+    .execute(db)
+    .await
+    .map(|_| ())
+}
