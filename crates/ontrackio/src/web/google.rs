@@ -11,17 +11,17 @@ use serde::Deserialize;
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 use super::sign_in_flow::{
-    self, ErrorPage, SESSION_EXPIRED, Unauthenticated, audit_unauthenticated, write_refusal,
+    self, AuthorizeRequest, ErrorPage, SESSION_EXPIRED, Unauthenticated, audit_unauthenticated,
+    write_refusal,
 };
 use super::{AppError, AppState};
 use crate::auth::google::callback::{self, Failure, UNVERIFIABLE};
 use crate::auth::google::client::GoogleError;
 use crate::auth::google::{SCOPES, settings};
-use crate::auth::oidc::flow::{self, FlowState};
+use crate::auth::oidc::flow;
 use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
-use crate::domain::ReturnTo;
-use crate::store::{self, workspaces::Workspace};
+use crate::store::workspaces::Workspace;
 
 const GOOGLE: Provider = Provider::Google;
 
@@ -60,33 +60,17 @@ pub async fn start(
         Ok(d) => d,
         Err(e) => return google_failure(&state, &ws, &client, jar, e).await,
     };
-    let f = FlowState::new(
-        ws.id.as_str(),
-        q.return_to
-            .as_deref()
-            .and_then(ReturnTo::parse)
-            .map(|r| r.as_str().to_string()),
-        store::now(),
-    );
-    let challenge = f.challenge();
     // No `hd` parameter: it is only a hint to Google's account picker, and the
     // allowlist is checked against the token's `hd` claim, whatever the request said.
-    let params = [
-        ("client_id", cfg.client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", cfg.redirect_uri.as_str()),
-        ("scope", SCOPES),
-        ("state", f.s.as_str()),
-        ("nonce", f.n.as_str()),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("prompt", "select_account"),
-    ];
-    let query =
-        serde_urlencoded::to_string(params).map_err(|e| anyhow::anyhow!("authorize URL: {e}"))?;
-    let url = format!("{}?{query}", discovery.authorization_endpoint);
-    let jar = jar.add(f.cookie(GOOGLE, https));
-    Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
+    let request = AuthorizeRequest {
+        provider: GOOGLE,
+        endpoint: &discovery.authorization_endpoint,
+        client_id: cfg.client_id.as_str(),
+        redirect_uri: cfg.redirect_uri.as_str(),
+        scope: SCOPES,
+        extra: &[],
+    };
+    sign_in_flow::redirect_to_provider(&state, &ws, q.return_to.as_deref(), request, jar)
 }
 
 pub async fn callback(

@@ -9,17 +9,18 @@ use serde::Deserialize;
 use super::client::ClientInfo;
 use super::host::CurrentWorkspace;
 pub use super::sign_in_flow::SESSION_EXPIRED;
-use super::sign_in_flow::{self, ErrorPage, Unauthenticated, audit_unauthenticated, write_refusal};
+use super::sign_in_flow::{
+    self, AuthorizeRequest, ErrorPage, Unauthenticated, audit_unauthenticated, write_refusal,
+};
 use super::{AppError, AppState};
 use crate::auth::microsoft::callback::{self, Failure, UNVERIFIABLE};
 use crate::auth::microsoft::client::MsError;
 use crate::auth::microsoft::settings;
 use crate::auth::microsoft::{SCOPES, aadsts};
-use crate::auth::oidc::flow::{self, FlowState};
+use crate::auth::oidc::flow;
 use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
-use crate::domain::ReturnTo;
-use crate::store::{self, workspaces::Workspace};
+use crate::store::workspaces::Workspace;
 
 const MICROSOFT: Provider = Provider::Microsoft;
 
@@ -82,32 +83,15 @@ pub async fn start(
         Ok(d) => d,
         Err(e) => return microsoft_failure(&state, &ws, &client, jar, e).await,
     };
-    let f = FlowState::new(
-        ws.id.as_str(),
-        q.return_to
-            .as_deref()
-            .and_then(ReturnTo::parse)
-            .map(|r| r.as_str().to_string()),
-        store::now(),
-    );
-    let challenge = f.challenge();
-    let params = [
-        ("client_id", cfg.client_id.as_str()),
-        ("response_type", "code"),
-        ("redirect_uri", cfg.redirect_uri.as_str()),
-        ("response_mode", "query"),
-        ("scope", SCOPES),
-        ("state", f.s.as_str()),
-        ("nonce", f.n.as_str()),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("prompt", "select_account"),
-    ];
-    let query =
-        serde_urlencoded::to_string(params).map_err(|e| anyhow::anyhow!("authorize URL: {e}"))?;
-    let url = format!("{}?{query}", discovery.authorization_endpoint);
-    let jar = jar.add(f.cookie(Provider::Microsoft, state.https()));
-    Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
+    let request = AuthorizeRequest {
+        provider: MICROSOFT,
+        endpoint: &discovery.authorization_endpoint,
+        client_id: cfg.client_id.as_str(),
+        redirect_uri: cfg.redirect_uri.as_str(),
+        scope: SCOPES,
+        extra: &[("response_mode", "query")],
+    };
+    sign_in_flow::redirect_to_provider(&state, &ws, q.return_to.as_deref(), request, jar)
 }
 
 pub async fn callback(

@@ -3,7 +3,7 @@
 //! anyone could cause (coalesced, so nobody can flood the audit log).
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::PrivateCookieJar;
 
@@ -12,6 +12,7 @@ use super::{AppError, AppState};
 use crate::audit::{self, Actor};
 use crate::auth::oidc::flow::{self, CallbackParams, FlowState};
 use crate::auth::sign_in::Provider;
+use crate::domain::ReturnTo;
 use crate::store::{self, workspaces::Workspace};
 
 pub const SESSION_EXPIRED: &str = "Session expired. Please try again.";
@@ -70,6 +71,53 @@ pub fn check_start_limit(state: &AppState, client: &ClientInfo) -> Result<(), Ap
         });
     }
     Ok(())
+}
+
+/// A new flow's authorization request, as the provider's start handler describes it.
+pub struct AuthorizeRequest<'a> {
+    pub provider: Provider,
+    /// The provider's authorization endpoint (from its discovery document).
+    pub endpoint: &'a str,
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    /// Parameters only this provider takes (Microsoft's `response_mode`).
+    pub extra: &'a [(&'a str, &'a str)],
+}
+
+/// Starts a flow: its state, nonce and PKCE verifier in the provider's flow cookie, and
+/// the redirect to the provider with the code flow's parameters (S256, and the account
+/// picker so that a shared computer never signs in as whoever used it last). Nothing is
+/// written to the database.
+pub fn redirect_to_provider(
+    state: &AppState,
+    ws: &Workspace,
+    return_to: Option<&str>,
+    req: AuthorizeRequest<'_>,
+    jar: PrivateCookieJar,
+) -> Result<Response, AppError> {
+    let return_to = return_to
+        .and_then(ReturnTo::parse)
+        .map(|r| r.as_str().to_string());
+    let f = FlowState::new(ws.id.as_str(), return_to, store::now());
+    let challenge = f.challenge();
+    let mut params = vec![
+        ("client_id", req.client_id),
+        ("response_type", "code"),
+        ("redirect_uri", req.redirect_uri),
+        ("scope", req.scope),
+        ("state", f.s.as_str()),
+        ("nonce", f.n.as_str()),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("prompt", "select_account"),
+    ];
+    params.extend_from_slice(req.extra);
+    let query =
+        serde_urlencoded::to_string(params).map_err(|e| anyhow::anyhow!("authorize URL: {e}"))?;
+    let url = format!("{}?{query}", req.endpoint);
+    let jar = jar.add(f.cookie(req.provider, state.https()));
+    Ok((StatusCode::FOUND, jar, [(header::LOCATION, url)]).into_response())
 }
 
 /// Refusals of callbacks that anyone can send (no valid flow, or a flow cookie replayed).
