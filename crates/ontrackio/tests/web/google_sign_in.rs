@@ -550,7 +550,7 @@ async fn a_token_endpoint_failure_shows_googles_answer_and_the_cancel_case_its_o
 }
 
 #[tokio::test]
-async fn the_button_shows_only_when_google_is_configured_and_a_disabled_user_is_refused() {
+async fn the_button_shows_only_when_google_is_on_and_complete_and_a_disabled_user_is_refused() {
     let plain = spawn_app().await;
     let html = plain
         .browser()
@@ -565,6 +565,33 @@ async fn the_button_shows_only_when_google_is_configured_and_a_disabled_user_is_
     let r = plain
         .browser()
         .get(plain.url("acme", "/auth/google"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Enabled with a client id but no secret is not complete: no button, no flow.
+    let incomplete = spawn_app_with(|c| {
+        c.google = ontrackio::config::GoogleEnv {
+            client_id: Some(g::DEMO_CLIENT_ID.into()),
+            client_secret: None,
+            redirect_uri: None,
+        };
+    })
+    .await;
+    let html = incomplete
+        .browser()
+        .get(incomplete.url("acme", "/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("continue-with-google"), "{html}");
+    let r = incomplete
+        .browser()
+        .get(incomplete.url("acme", "/auth/google"))
         .send()
         .await
         .unwrap();

@@ -74,10 +74,11 @@ pub struct EffectiveGoogleSettings {
 }
 
 impl EffectiveGoogleSettings {
-    /// The **Continue with Google** button shows exactly when the effective toggle is on
-    /// and an effective client id exists.
+    /// The **Continue with Google** button shows exactly when sign-in is on and complete
+    /// (issue 14): the toggle, a client id and a client secret in effect. A button whose
+    /// every use fails at the token endpoint is never shown.
     pub fn button_visible(&self) -> bool {
-        self.enabled.value && self.client_id.value.is_some()
+        self.enabled.value && self.client_id.value.is_some() && self.client_secret.value.is_some()
     }
 
     /// What the flow needs; `None` while the button is hidden or no secret is in effect.

@@ -171,16 +171,21 @@ pub fn status(e: &EffectiveGoogleSettings) -> (&'static str, &'static str) {
     }
 }
 
-fn status_text(e: &EffectiveGoogleSettings) -> String {
-    if e.button_visible() && e.client_secret.value.is_none() {
-        return "On, but Google sign-in cannot finish until a client secret is set: paste it below and save.".into();
+/// Why an enabled card shows no button: what is still missing.
+fn hidden_until(e: &EffectiveGoogleSettings) -> &'static str {
+    if e.client_id.value.is_none() {
+        "the Continue with Google button stays hidden until a Client ID is set."
+    } else {
+        "the Continue with Google button stays hidden until a client secret is set: paste it below and save."
     }
+}
+
+fn status_text(e: &EffectiveGoogleSettings) -> String {
     if e.button_visible() {
         return "On: the Continue with Google button shows on /login.".into();
     }
     if e.enabled.value {
-        return "Enabled, but the Continue with Google button stays hidden until a Client ID is set."
-            .into();
+        return format!("Enabled, but {}", hidden_until(e));
     }
     if e.card_saved || e.client_id.value.is_some() {
         return "Off: the Continue with Google button is hidden on /login. The credentials are kept."
@@ -418,7 +423,7 @@ fn saved_notice(e: &EffectiveGoogleSettings) -> String {
     if e.button_visible() {
         "Saved. The Continue with Google button appears on /login immediately.".into()
     } else if e.enabled.value {
-        "Saved. The Continue with Google button stays hidden until a Client ID is set.".into()
+        format!("Saved, but {}", hidden_until(e))
     } else {
         "Saved. Google sign-in is off: the Continue with Google button is hidden on /login, and the credentials are kept.".into()
     }
