@@ -402,13 +402,14 @@ mod tests {
     }
 
     #[test]
-    fn enabled_without_a_secret_shows_the_button_but_gives_no_sign_in_config() {
+    fn enabled_without_a_secret_is_not_complete_no_button_and_no_sign_in_config() {
         let c = config(GoogleEnv {
             client_id: Some(CLIENT.into()),
             ..GoogleEnv::default()
         });
         let e = resolve(&c, &workspace(), None);
-        assert!(e.button_visible());
+        assert!(e.enabled.value);
+        assert!(!e.button_visible());
         assert!(e.sign_in().is_none());
     }
 
