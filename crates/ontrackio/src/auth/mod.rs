@@ -7,6 +7,7 @@ pub mod oidc;
 pub mod password;
 pub mod policy;
 pub mod role_mapping;
+pub mod saml;
 pub mod session;
 pub mod session_cache;
 pub mod settings_cache;
