@@ -32,6 +32,13 @@ pub mod actions {
     pub const GOOGLE_SIGN_IN_REFUSED: &str = "Google sign-in refused";
     pub const GOOGLE_USER_PROVISIONED: &str = "User provisioned from Google";
     pub const GOOGLE_ACCOUNT_LINKED: &str = "Google account linked";
+    /// The exact words.
+    pub const SAML_SIGN_IN: &str = "User signed in with SAML SSO";
+    pub const SAML_SIGN_IN_REFUSED: &str = "SAML sign-in refused";
+    pub const SAML_USER_PROVISIONED: &str = "User provisioned from SAML";
+    pub const SAML_ACCOUNT_LINKED: &str = "SAML account linked";
+    /// A super-admin's Test sign-in on the SAML card: nobody was signed in.
+    pub const SAML_TEST_SIGN_IN: &str = "SAML test sign-in";
     /// SCIM provisioning (the words), under the actor [`super::SCIM_ACTOR`].
     pub const SCIM_PROVISIONED: &str = "Provisioned by SCIM";
     pub const SCIM_DEPROVISIONED: &str = "Deprovisioned by SCIM";

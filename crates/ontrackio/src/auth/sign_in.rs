@@ -18,6 +18,8 @@ use crate::store::{self, Db, users::User, workspaces::Workspace};
 pub enum Provider {
     Microsoft,
     Google,
+    /// The workspace's SAML identity provider (the SAML card).
+    Saml,
 }
 
 impl Provider {
@@ -26,6 +28,7 @@ impl Provider {
         match self {
             Self::Microsoft => "microsoft",
             Self::Google => "google",
+            Self::Saml => "saml",
         }
     }
     /// The provider's name as people know it.
@@ -33,6 +36,7 @@ impl Provider {
         match self {
             Self::Microsoft => "Microsoft",
             Self::Google => "Google",
+            Self::Saml => "SAML",
         }
     }
     /// What the provider calls the issuer and the subject, for the audit rows' details
@@ -41,6 +45,7 @@ impl Provider {
         match self {
             Self::Microsoft => ("tid", "oid"),
             Self::Google => ("iss", "sub"),
+            Self::Saml => ("issuer", "subject"),
         }
     }
     /// The actor of the audit rows a sign-in writes before anyone is signed in.
@@ -48,6 +53,7 @@ impl Provider {
         match self {
             Self::Microsoft => "Microsoft sign-in",
             Self::Google => "Google sign-in",
+            Self::Saml => "SAML sign-in",
         }
     }
     /// The guide's exact success text.
@@ -55,24 +61,28 @@ impl Provider {
         match self {
             Self::Microsoft => actions::MICROSOFT_SIGN_IN,
             Self::Google => actions::GOOGLE_SIGN_IN,
+            Self::Saml => actions::SAML_SIGN_IN,
         }
     }
     pub fn refused_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_SIGN_IN_REFUSED,
             Self::Google => actions::GOOGLE_SIGN_IN_REFUSED,
+            Self::Saml => actions::SAML_SIGN_IN_REFUSED,
         }
     }
     fn provisioned_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_USER_PROVISIONED,
             Self::Google => actions::GOOGLE_USER_PROVISIONED,
+            Self::Saml => actions::SAML_USER_PROVISIONED,
         }
     }
     fn linked_action(self) -> &'static str {
         match self {
             Self::Microsoft => actions::MICROSOFT_ACCOUNT_LINKED,
             Self::Google => actions::GOOGLE_ACCOUNT_LINKED,
+            Self::Saml => actions::SAML_ACCOUNT_LINKED,
         }
     }
     /// What a person is told when the provider gave no usable email (the guide's text).
@@ -83,6 +93,9 @@ impl Provider {
             }
             Self::Google => {
                 "Google did not return an email address. Ask your workspace admin to check that the email scope is requested."
+            }
+            Self::Saml => {
+                "Your identity provider did not send an email address. Ask your workspace admin to check the SAML card's email attribute."
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod google_settings;
 pub mod microsoft_settings;
 pub mod provider_settings;
+pub mod saml_assertions;
 pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;

@@ -141,6 +141,10 @@ impl Unauthenticated {
             (Provider::Google, Self::NoFlow) => "google: no matching sign-in flow",
             (Provider::Google, Self::NoCode) => "google: callback without a code",
             (Provider::Google, Self::ProviderError) => "google: error from Google",
+            (Provider::Saml, Self::Malformed) => "saml: malformed response",
+            (Provider::Saml, Self::NoFlow) => "saml: response to no sign-in flow",
+            (Provider::Saml, Self::NoCode) => "saml: post without a response",
+            (Provider::Saml, Self::ProviderError) => "saml: refused response",
         }
     }
 }

@@ -22,6 +22,8 @@ pub fn cookie_name(provider: Provider, https: bool) -> &'static str {
         (Provider::Microsoft, false) => "ontrackio_msflow",
         (Provider::Google, true) => "__Secure-ontrackio_gflow",
         (Provider::Google, false) => "ontrackio_gflow",
+        (Provider::Saml, true) => "__Secure-ontrackio_samlflow",
+        (Provider::Saml, false) => "ontrackio_samlflow",
     }
 }
 
@@ -30,6 +32,8 @@ pub fn cookie_path(provider: Provider) -> &'static str {
     match provider {
         Provider::Microsoft => "/auth/microsoft",
         Provider::Google => "/auth/google",
+        // Set by `/auth/saml`, read by the ACS (`/saml/acs`), which the IdP posts to.
+        Provider::Saml => "/saml/acs",
     }
 }
 

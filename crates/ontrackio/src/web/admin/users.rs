@@ -188,7 +188,7 @@ fn sign_in_methods(u: &User, identities: &[(String, String)]) -> Vec<&'static st
             .any(|(id, provider)| id == u.id.as_str() && provider == p.key())
     };
     let mut methods = Vec::new();
-    for p in [Provider::Microsoft, Provider::Google] {
+    for p in [Provider::Microsoft, Provider::Google, Provider::Saml] {
         if has(p) {
             methods.push(p.display_name());
         }
