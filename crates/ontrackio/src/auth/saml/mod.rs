@@ -3,4 +3,5 @@
 //! here; the account rules are the identity core's (`auth::sign_in`), as for OIDC.
 
 pub mod authn_request;
+pub mod identity;
 pub mod response;
