@@ -4,4 +4,6 @@
 
 pub mod authn_request;
 pub mod identity;
+pub mod idp_metadata;
 pub mod response;
+pub mod settings;
