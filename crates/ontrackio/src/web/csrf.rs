@@ -80,6 +80,14 @@ fn same_origin(headers: &HeaderMap, expected_origin: &str) -> bool {
     }
 }
 
+/// The one form another site posts by design: SAML's assertion consumer, which the IdP's
+/// page submits (HTTP-POST binding). It carries no token of ours and its `Origin` is the
+/// IdP's; what authenticates it is the IdP's signature, and `InResponseTo` with the flow
+/// cookie ties it to this browser (`auth::saml::response`).
+pub fn is_cross_site_by_protocol(path: &str) -> bool {
+    path == crate::auth::saml::authn_request::SpEndpoints::ACS_PATH
+}
+
 /// Everything but `GET`, `HEAD` and `OPTIONS`, which must never change anything.
 pub fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)

@@ -112,7 +112,7 @@ where
             Ok(cu) => cu,
             Err(page) => return Ok(page),
         };
-        if changing {
+        if changing && !csrf::is_cross_site_by_protocol(req.uri().path()) {
             req = match csrf::verify(&state, ws, cu.as_ref(), req).await {
                 Ok(req) => req,
                 Err(page) => return Ok(page),

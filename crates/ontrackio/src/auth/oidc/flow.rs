@@ -51,6 +51,9 @@ pub struct FlowState {
     pub r: Option<String>,
     /// Unix seconds at start.
     pub t: i64,
+    /// A super-admin's Test sign-in (SAML card): report what the IdP said, sign nobody in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub x: bool,
 }
 
 impl FlowState {
@@ -62,6 +65,7 @@ impl FlowState {
             w: workspace_id.to_string(),
             r: return_to,
             t: now,
+            x: false,
         }
     }
 

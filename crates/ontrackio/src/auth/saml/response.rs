@@ -56,9 +56,10 @@ pub struct Expected<'a> {
     pub sp_entity_id: &'a str,
     /// Our ACS URL (`Destination`, `Recipient`).
     pub acs_url: &'a str,
-    /// The `ID` of the AuthnRequest this browser sent, or `None` when the IdP started
-    /// (allowed only when the card says so; the caller decides).
+    /// The `ID` of the AuthnRequest this browser sent (its flow cookie), if any.
     pub request_id: Option<&'a str>,
+    /// The SAML card allows IdP-initiated sign-in: a response that answers no request.
+    pub unsolicited_allowed: bool,
     /// Unix seconds.
     pub now: i64,
 }
@@ -116,8 +117,10 @@ pub enum Rejection {
     WrongDestination,
     #[error("the response's Issuer is not the identity provider on the SAML card")]
     WrongIssuer,
-    #[error("the response answers no sign-in this browser started")]
+    #[error("the response answers no sign-in this browser started (InResponseTo)")]
     WrongInResponseTo,
+    #[error("the identity provider started this sign-in, and IdP-initiated sign-in is off")]
+    Unsolicited,
     #[error("no signing certificate is configured on the SAML card")]
     NoCertificate,
     #[error("the assertion is not signed")]
@@ -346,12 +349,12 @@ fn inspect(root: XmlDomNode<'_, '_>, expected: &Expected<'_>) -> Result<Found, R
 }
 
 fn check_in_response_to(value: Option<&str>, expected: &Expected<'_>) -> Result<(), Rejection> {
-    match (value, expected.request_id) {
-        (Some(got), Some(want)) if got == want => Ok(()),
-        // An unsolicited response names no request; one naming a request we do not hold
-        // answers another browser's sign-in.
-        (None, None) => Ok(()),
-        _ => Err(Rejection::WrongInResponseTo),
+    match value {
+        // One naming a request this browser did not send answers someone else's sign-in.
+        Some(got) if Some(got) == expected.request_id => Ok(()),
+        Some(_) => Err(Rejection::WrongInResponseTo),
+        None if expected.unsolicited_allowed => Ok(()),
+        None => Err(Rejection::Unsolicited),
     }
 }
 
