@@ -3,7 +3,7 @@
 //! gives the groups. Pure; the ACS handler does the HTTP and the core does the accounts.
 
 use crate::auth::policy::ChosenEmail;
-use crate::auth::role_mapping::{DirectoryRole, RoleMapping};
+use crate::auth::role_mapping::RoleMapping;
 use crate::auth::sign_in::{ExternalIdentity, Provider};
 use crate::domain::EmailAddress;
 
@@ -120,6 +120,7 @@ pub fn request_id(flow_state: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::role_mapping::DirectoryRole;
     use crate::domain::Role;
 
     fn assertion(name_id: &str, format: Option<&str>, attrs: &[(&str, &[&str])]) -> Assertion {
