@@ -39,6 +39,8 @@ pub mod actions {
     pub const SAML_ACCOUNT_LINKED: &str = "SAML account linked";
     /// A super-admin's Test sign-in on the SAML card: nobody was signed in.
     pub const SAML_TEST_SIGN_IN: &str = "SAML test sign-in";
+    /// A super-admin saved the SAML card (the changed fields in the details, never values).
+    pub const SAML_SETTINGS_SAVED: &str = "SAML settings saved";
     /// SCIM provisioning (the words), under the actor [`super::SCIM_ACTOR`].
     pub const SCIM_PROVISIONED: &str = "Provisioned by SCIM";
     pub const SCIM_DEPROVISIONED: &str = "Deprovisioned by SCIM";

@@ -146,12 +146,7 @@ pub async fn record_success<'c, E: Executor<'c, Database = sqlx::Any>>(
 /// [`record_success`] as a statement for a [`Batch`](super::batch::Batch): the sign-in
 /// transaction sends it with its other writes.
 pub fn record_success_statement(ws: &WorkspaceId) -> super::batch::Statement {
-    super::batch::Statement::new(
-        "INSERT INTO google_settings (workspace_id, last_success_at, created_at, updated_at) \
-         VALUES ($1, $2, $2, $2) ON CONFLICT (workspace_id) DO UPDATE SET \
-         last_success_at = excluded.last_success_at, updated_at = excluded.updated_at",
-        vec![ws.as_str().into(), now().into()],
-    )
+    shared::record_success_statement(Table::Google, ws)
 }
 
 pub async fn record_failure<'c, E: Executor<'c, Database = sqlx::Any>>(
@@ -159,18 +154,7 @@ pub async fn record_failure<'c, E: Executor<'c, Database = sqlx::Any>>(
     ws: &WorkspaceId,
     summary: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO google_settings (workspace_id, last_failure_at, last_failure_summary, \
-         created_at, updated_at) VALUES ($1, $2, $3, $2, $2) \
-         ON CONFLICT (workspace_id) DO UPDATE SET last_failure_at = excluded.last_failure_at, \
-         last_failure_summary = excluded.last_failure_summary, updated_at = excluded.updated_at",
-    )
-    .bind(ws.as_str())
-    .bind(now())
-    .bind(summary)
-    .execute(db)
-    .await
-    .map(|_| ())
+    shared::record_failure(db, Table::Google, ws, summary).await
 }
 
 pub use super::provider_settings::SealedSecret;

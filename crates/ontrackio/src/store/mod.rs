@@ -9,6 +9,7 @@ pub mod google_settings;
 pub mod microsoft_settings;
 pub mod provider_settings;
 pub mod saml_assertions;
+pub mod saml_settings;
 pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;
@@ -80,6 +81,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "scim",
         include_str!("../../migrations/sqlite/0007_scim.sql"),
     ),
+    (
+        8,
+        "saml settings",
+        include_str!("../../migrations/sqlite/0008_saml_settings.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -116,6 +122,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "scim",
         include_str!("../../migrations/postgres/0007_scim.sql"),
+    ),
+    (
+        8,
+        "saml settings",
+        include_str!("../../migrations/postgres/0008_saml_settings.sql"),
     ),
 ];
 

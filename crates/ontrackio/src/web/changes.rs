@@ -18,12 +18,14 @@ pub fn forget_workspace(state: &AppState, workspace_id: &str) {
     state.workspaces.invalidate(workspace_id);
     state.microsoft.settings.invalidate(workspace_id);
     state.google.settings.invalidate(workspace_id);
+    state.saml_card.settings.invalidate(workspace_id);
 }
 
 fn forget_everything(state: &AppState) {
     state.sessions.forget_all();
     state.microsoft.settings.clear();
     state.google.settings.clear();
+    state.saml_card.settings.clear();
     state.workspaces.clear();
 }
 

@@ -59,6 +59,8 @@ pub struct Inner {
     pub csrf: CsrfKey,
     pub microsoft: Arc<Microsoft>,
     pub google: Arc<crate::auth::google::Google>,
+    /// The SAML card's settings cache and metadata client.
+    pub saml_card: Arc<crate::auth::saml::settings::SamlCard>,
     /// What every provider's flows share: the start limit, callbacks in flight.
     pub flows: crate::auth::oidc::Flows,
     /// Encrypts the providers' flow cookies.
@@ -93,6 +95,7 @@ impl AppState {
         )));
         let microsoft = Microsoft::new(&config, listening.clone())?;
         let google = crate::auth::google::Google::new(&config, listening.clone())?;
+        let saml_card = crate::auth::saml::settings::SamlCard::new(&config, listening.clone())?;
         let flows = crate::auth::oidc::Flows::new(&config);
         let workspaces = WorkspaceCache::new(listening.clone());
         let mut key = [0u8; 64];
@@ -114,6 +117,7 @@ impl AppState {
                 csrf,
                 microsoft,
                 google,
+                saml_card,
                 flows,
                 flow_key,
                 sessions,
@@ -149,6 +153,17 @@ impl AppState {
             Ok(effective)
         };
         self.google.settings.effective(ws, load).await
+    }
+    /// The SAML settings in effect for a workspace (cached).
+    pub async fn saml_settings(
+        &self,
+        ws: &crate::store::workspaces::Workspace,
+    ) -> anyhow::Result<Arc<crate::auth::saml::settings::SamlSettings>> {
+        let load = || async {
+            let (_, effective) = crate::auth::saml::settings::load_fresh(&self.db, ws).await?;
+            Ok(effective)
+        };
+        self.saml_card.settings.effective(ws, load).await
     }
     /// A workspace's row or settings changed on this node: forget them here (other nodes
     /// hear it through the save's `NOTIFY`).

@@ -226,7 +226,9 @@ pub enum Validity {
     NotYetValid,
     Valid,
     /// Valid, but ends within [`EXPIRY_WARNING_DAYS`]: `days` whole days left.
-    ExpiresSoon { days: i64 },
+    ExpiresSoon {
+        days: i64,
+    },
     Expired,
 }
 
@@ -466,11 +468,7 @@ impl IdpMetadata {
     /// link-local address. Only a server that itself runs on a loopback base URL (the demo,
     /// tests) allows it; in production a super-admin of one workspace must not be able to
     /// make the server probe its own network.
-    pub async fn fetch(
-        http: &Outbound,
-        url: &Url,
-        allow_local: bool,
-    ) -> Result<Self, FetchError> {
+    pub async fn fetch(http: &Outbound, url: &Url, allow_local: bool) -> Result<Self, FetchError> {
         if !https_or_loopback(url) {
             return Err(FetchError::Url);
         }
@@ -696,7 +694,8 @@ mod tests {
     use super::*;
 
     const ENTITY: &str = "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
-    const SSO: &str = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/saml2";
+    const SSO: &str =
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/saml2";
     const NOW: i64 = 1_767_225_600; // 2026-01-01
 
     fn good_cert() -> Vec<u8> {
@@ -785,8 +784,8 @@ mod tests {
         let c = &m.signing_certificates[0];
         assert_eq!(c.validity(NOW), Validity::Expired);
         assert!(!c.usable_at(NOW));
-        let soon = IdpCertificate::from_der(&cert("soon", false, NOW - DAY, NOW + 10 * DAY + 5))
-            .unwrap();
+        let soon =
+            IdpCertificate::from_der(&cert("soon", false, NOW - DAY, NOW + 10 * DAY + 5)).unwrap();
         assert_eq!(soon.validity(NOW), Validity::ExpiresSoon { days: 10 });
         assert!(soon.usable_at(NOW));
         let early =
@@ -897,7 +896,8 @@ mod tests {
         let c = good_cert();
         let b = b64(&c);
         let (head, tail) = b.split_at(20);
-        let xml = entra_metadata(ENTITY, SSO, &[&c]).replace(&b, &format!("{head}<!-- x -->{tail}"));
+        let xml =
+            entra_metadata(ENTITY, SSO, &[&c]).replace(&b, &format!("{head}<!-- x -->{tail}"));
         assert!(matches!(
             parse(&xml),
             Err(MetadataError::Certificate { index: 1, .. })
@@ -921,7 +921,10 @@ mod tests {
             parse_metadata_url("http://idp.example.com/metadata"),
             Err(FetchError::Url)
         );
-        assert_eq!(parse_metadata_url("file:///etc/passwd"), Err(FetchError::Url));
+        assert_eq!(
+            parse_metadata_url("file:///etc/passwd"),
+            Err(FetchError::Url)
+        );
     }
 
     #[test]
