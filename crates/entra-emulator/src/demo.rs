@@ -80,6 +80,27 @@ pub const IT_ADMINS_GROUP_ID: &str = "3b5d7f9a-1c2e-4d4f-a6b8-5e7a9c1e3f75";
 /// Acme's distribution list "Acme Announcements" (Alex is a member): only `All` emits it.
 pub const ANNOUNCEMENTS_GROUP_ID: &str = "8c0e2a4b-6d1f-4e3a-9b5c-6f8b0d2a4c86";
 
+/// OnTrackio as a SAML enterprise application in Acme, for workspace `acme` of the demo: the
+/// groups claim lists security groups (Alex: "Acme Staff" and "IT Admins"; Megan: "Acme Staff").
+pub const DEMO_SAML_APP_ID: &str = "e3a1c5b7-9d2f-4e6a-8c0b-1f3d5a7c9e20";
+/// The demo SAML app's "Identifier (Entity ID)": the product's SP metadata URL for `acme`.
+pub const DEMO_SAML_ENTITY_ID: &str = "http://acme.localhost:8080/saml/metadata";
+/// The demo SAML app's "Reply URL (Assertion Consumer Service URL)".
+pub const DEMO_SAML_ACS_URL: &str = "http://acme.localhost:8080/saml/acs";
+
+/// The demo SAML app (see [`DEMO_SAML_APP_ID`]).
+pub fn demo_saml_app() -> crate::saml::SamlApp {
+    let mut app = crate::saml::SamlApp::new(
+        id(DEMO_SAML_APP_ID),
+        id(ACME_TENANT_ID),
+        "OnTrackio (SAML)",
+        DEMO_SAML_ENTITY_ID,
+        DEMO_SAML_ACS_URL,
+    );
+    app.group_membership_claims = GroupMembershipClaims::SecurityGroup;
+    app
+}
+
 fn id(text: &str) -> Uuid {
     Uuid::parse_str(text).expect("demo ids are GUID literals")
 }
@@ -288,6 +309,7 @@ impl Directory {
         Directory {
             tenants: vec![acme, contoso, evil],
             apps: vec![ontrackio, single],
+            saml_apps: vec![demo_saml_app()],
         }
     }
 
@@ -302,4 +324,19 @@ impl Directory {
         }
         Ok(directory)
     }
+}
+
+/// A SAML app in the demo's Acme tenant for the SP `entity_id` with reply URL `acs_url`, a new
+/// application id, security groups in the groups claim: what a test registers with
+/// [`EmulatorBuilder::saml_app`](crate::EmulatorBuilder::saml_app).
+pub fn saml_app_for(entity_id: &str, acs_url: &str) -> crate::saml::SamlApp {
+    let mut app = crate::saml::SamlApp::new(
+        Uuid::new_v4(),
+        id(ACME_TENANT_ID),
+        "OnTrackio (SAML)",
+        entity_id,
+        acs_url,
+    );
+    app.group_membership_claims = GroupMembershipClaims::SecurityGroup;
+    app
 }

@@ -15,6 +15,9 @@ pub struct Directory {
     pub tenants: Vec<Tenant>,
     #[serde(default)]
     pub apps: Vec<AppRegistration>,
+    /// Enterprise applications using SAML single sign-on.
+    #[serde(default)]
+    pub saml_apps: Vec<crate::saml::SamlApp>,
 }
 
 /// An Entra tenant (directory).
@@ -321,6 +324,10 @@ pub enum DirectoryError {
     UnknownGroup { user: Uuid, group: Uuid },
     #[error("no user has the object id or user principal name `{0}`")]
     UnknownUser(String),
+    #[error("SAML app {app_id}: {reason}")]
+    InvalidSamlApp { app_id: Uuid, reason: String },
+    #[error("SAML identifier `{identifier}` is used by two apps of tenant {tenant}")]
+    DuplicateSamlIdentifier { identifier: String, tenant: Uuid },
 }
 
 impl Tenant {
@@ -699,7 +706,75 @@ impl Directory {
             }
             app.validate_roles(self)?;
         }
+        self.validate_saml_apps(&client_ids)
+    }
+
+    /// Entra's rules for SAML apps: ids unique (also against app registrations), identifiers
+    /// unique within a tenant, at least one identifier and reply URL, reply URLs https (or
+    /// loopback http).
+    fn validate_saml_apps(&self, client_ids: &HashSet<Uuid>) -> Result<(), DirectoryError> {
+        let mut ids = HashSet::new();
+        let mut identifiers = HashSet::new();
+        for app in &self.saml_apps {
+            let invalid = |reason: &str| DirectoryError::InvalidSamlApp {
+                app_id: app.app_id,
+                reason: reason.to_owned(),
+            };
+            if client_ids.contains(&app.app_id) || !ids.insert(app.app_id) {
+                return Err(DirectoryError::DuplicateApp(app.app_id));
+            }
+            if self.tenant(app.tenant).is_none() {
+                return Err(invalid("its tenant does not exist"));
+            }
+            if app.identifiers.is_empty() || app.identifiers.iter().any(String::is_empty) {
+                return Err(invalid(
+                    "it needs at least one non-empty identifier (entity id)",
+                ));
+            }
+            if app.reply_urls.is_empty() {
+                return Err(invalid("it needs at least one reply URL"));
+            }
+            for identifier in &app.identifiers {
+                if !identifiers.insert((app.tenant, identifier.clone())) {
+                    return Err(DirectoryError::DuplicateSamlIdentifier {
+                        identifier: identifier.clone(),
+                        tenant: app.tenant,
+                    });
+                }
+            }
+            for uri in &app.reply_urls {
+                validate_redirect_uri(uri).map_err(|reason| {
+                    DirectoryError::InvalidRedirectUri {
+                        client_id: app.app_id,
+                        uri: uri.clone(),
+                        reason,
+                    }
+                })?;
+            }
+        }
         Ok(())
+    }
+
+    /// The SAML app of `tenant` whose identifier is `identifier` (exact match).
+    pub fn saml_app(&self, tenant: Uuid, identifier: &str) -> Option<&crate::saml::SamlApp> {
+        self.saml_apps
+            .iter()
+            .find(|a| a.tenant == tenant && a.identifiers.iter().any(|i| i == identifier))
+    }
+
+    /// The SAML app with this application id.
+    pub fn saml_app_by_id(&self, app_id: Uuid) -> Option<&crate::saml::SamlApp> {
+        self.saml_apps.iter().find(|a| a.app_id == app_id)
+    }
+
+    pub fn saml_app_mut(&mut self, app_id: Uuid) -> Option<&mut crate::saml::SamlApp> {
+        self.saml_apps.iter_mut().find(|a| a.app_id == app_id)
+    }
+
+    /// Adds a SAML app (checked when the directory is validated).
+    pub fn add_saml_app(&mut self, app: crate::saml::SamlApp) -> &mut Self {
+        self.saml_apps.push(app);
+        self
     }
 
     pub fn tenant(&self, id: Uuid) -> Option<&Tenant> {

@@ -134,6 +134,26 @@ impl AadError {
         }
     }
 
+    /// A SAML endpoint called without a message.
+    pub fn saml_request_missing() -> Self {
+        err(
+            750054,
+            "invalid_request",
+            BAD,
+            "SAMLRequest or SAMLResponse must be present as query string parameters in HTTP request for SAML Redirect binding.".into(),
+        )
+    }
+
+    /// A `SAMLRequest` that does not decode, inflate or parse as an `AuthnRequest`.
+    pub fn saml_request_invalid() -> Self {
+        err(
+            75005,
+            "invalid_request",
+            BAD,
+            "The request is not a valid Saml2 protocol message.".into(),
+        )
+    }
+
     pub fn login_required() -> Self {
         err(
             50058,
@@ -315,7 +335,11 @@ impl AadError {
             70008 => {
                 "The provided authorization code or refresh token has expired due to inactivity."
             }
+            75005 => "The request is not a valid Saml2 protocol message.",
             90002 => "Tenant not found.",
+            750054 => {
+                "SAMLRequest or SAMLResponse must be present as query string parameters in HTTP request for SAML Redirect binding."
+            }
             500112 => {
                 "The reply address does not match the reply address provided when requesting the authorization code."
             }

@@ -29,17 +29,40 @@ pub(crate) struct SigningKey {
     pub encoding: EncodingKey,
     /// SPKI PEM of the public key: the "secret" of the HS256 key-confusion misbehaviour.
     pub public_pem: String,
+    /// The private key as PKCS#8 DER, what the XML signer (SAML) loads.
+    pub pkcs8_der: Vec<u8>,
+    /// The public key as SPKI DER.
+    pub spki_der: Vec<u8>,
 }
 
-static POOL: LazyLock<Mutex<Vec<Arc<SigningKey>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+type Pool = LazyLock<Mutex<Vec<Arc<SigningKey>>>>;
+
+static POOL: Pool = LazyLock::new(|| Mutex::new(Vec::new()));
+/// SAML signing keys live in their own pool so that no SAML certificate ever shares its key
+/// with a JWKS key: Entra keeps the two apart, and a test mixing them up must fail.
+static SAML_POOL: Pool = LazyLock::new(|| Mutex::new(Vec::new()));
 
 /// The `index`th key of the process-wide pool, generating keys up to it if needed.
 pub(crate) fn pooled_key(index: usize) -> Arc<SigningKey> {
-    let mut pool = POOL.lock();
+    from_pool(&POOL, index)
+}
+
+/// The `index`th key of the SAML pool.
+pub(crate) fn pooled_saml_key(index: usize) -> Arc<SigningKey> {
+    from_pool(&SAML_POOL, index)
+}
+
+fn from_pool(pool: &Pool, index: usize) -> Arc<SigningKey> {
+    let mut pool = pool.lock();
     while pool.len() <= index {
         pool.push(Arc::new(generate()));
     }
     pool[index].clone()
+}
+
+/// A key of nobody's pool: for callers that need a key no emulator will ever use.
+pub(crate) fn fresh_key() -> Arc<SigningKey> {
+    Arc::new(generate())
 }
 
 /// rsa 0.9 speaks rand_core 0.6; the workspace's `rand` is 0.9. Bridge with the OS RNG.
@@ -72,6 +95,11 @@ fn generate() -> SigningKey {
         .to_public_key()
         .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
         .expect("SPKI PEM encoding");
+    let spki_der = private
+        .to_public_key()
+        .to_public_key_der()
+        .expect("SPKI DER encoding")
+        .into_vec();
     let key_pair = rcgen::KeyPair::try_from(pkcs8.as_bytes()).expect("rcgen accepts the RSA key");
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -92,6 +120,8 @@ fn generate() -> SigningKey {
         x5c: STANDARD.encode(der.as_ref()),
         encoding: EncodingKey::from_rsa_der(pkcs1.as_bytes()),
         public_pem,
+        pkcs8_der: pkcs8.as_bytes().to_vec(),
+        spki_der,
     }
 }
 

@@ -22,6 +22,7 @@ mod live;
 mod misbehaviour;
 pub mod provisioning;
 mod runtime;
+pub mod saml;
 mod server;
 mod state;
 mod tls;

@@ -11,6 +11,7 @@ use crate::directory::{Directory, DirectoryError};
 use crate::keys::{KeyError, Keyring};
 use crate::misbehaviour::{Endpoint, Misbehaviour};
 use crate::runtime::{Running, ServeOptions, serve_setters};
+use crate::saml::{CredentialError, ResponseBuilder, SamlApp, SigningCredential};
 use crate::state::Shared;
 
 /// Entry point: `Emulator::builder()…start().await`.
@@ -22,6 +23,7 @@ impl Emulator {
             serve: ServeOptions::default(),
             directory: None,
             graph_path: "/graph".to_owned(),
+            saml_apps: Vec::new(),
         }
     }
 }
@@ -32,6 +34,7 @@ pub struct EmulatorBuilder {
     serve: ServeOptions,
     directory: Option<Directory>,
     graph_path: String,
+    saml_apps: Vec<SamlApp>,
 }
 
 impl EmulatorBuilder {
@@ -54,6 +57,14 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Registers a SAML enterprise application on top of the directory (the demo directory
+    /// unless [`directory`](Self::directory) gives another); checked at start. For an app in
+    /// the demo's Acme tenant, see [`crate::demo::saml_app_for`].
+    pub fn saml_app(mut self, app: SamlApp) -> Self {
+        self.saml_apps.push(app);
+        self
+    }
+
     /// The path Graph is served under (default `/graph`; `""` serves it at the root).
     pub fn graph_path(mut self, path: impl Into<String>) -> Self {
         self.graph_path = path.into();
@@ -62,7 +73,8 @@ impl EmulatorBuilder {
 
     /// Binds the socket and spawns the server on the current tokio runtime.
     pub async fn start(self) -> anyhow::Result<EmulatorHandle> {
-        let directory = self.directory.unwrap_or_else(Directory::demo);
+        let mut directory = self.directory.unwrap_or_else(Directory::demo);
+        directory.saml_apps.extend(self.saml_apps);
         directory.validate().context("directory refused")?;
         let graph_path = self.graph_path.trim_end_matches('/').to_owned();
         if !graph_path.is_empty() && !graph_path.starts_with('/') {
@@ -70,15 +82,19 @@ impl EmulatorBuilder {
         }
         let bound = crate::runtime::bind(&self.serve).await?;
         // Key generation is CPU-bound; keep it off the async workers.
-        let keys = tokio::task::spawn_blocking(Keyring::new)
-            .await
-            .context("key generation")?;
+        let (keys, saml_credential) = tokio::task::spawn_blocking(|| {
+            let saml = SigningCredential::pooled(0, time::OffsetDateTime::now_utc());
+            (Keyring::new(), saml)
+        })
+        .await
+        .context("key generation")?;
         let shared = Arc::new(Shared::new(
             bound.base_url,
             graph_path,
             self.serve.auto_select,
             directory,
             keys,
+            saml_credential,
         ));
         let router = crate::endpoints::router(shared.clone());
         let running =
@@ -266,6 +282,100 @@ impl EmulatorHandle {
     /// `login_hint` — for driving a product that never sends one. `None` shows the picker again.
     pub fn set_auto_select_account(&self, upn: Option<&str>) {
         self.shared.auto_select.set_default_account(upn);
+    }
+
+    /// The SAML signing credential (key and certificate) every SAML app signs with; give it to
+    /// [`ResponseBuilder::new`] to forge nothing.
+    pub fn saml_credential(&self) -> SigningCredential {
+        self.shared.saml.credential()
+    }
+
+    /// The SAML signing certificate, PEM (the portal's "Certificate (Base64)").
+    pub fn saml_certificate_pem(&self) -> String {
+        self.saml_credential().certificate_pem().to_owned()
+    }
+
+    /// `https://sts.windows.net/{tenant_id}/`: the IdP entity id and the `Issuer` of responses.
+    pub fn saml_entity_id(&self, tenant_id: &str) -> String {
+        crate::saml::entity_id(tenant_id)
+    }
+
+    /// `{authority}/{tenant_id}/saml2`: "Login URL", the SSO endpoint of both bindings.
+    pub fn saml_sso_url(&self, tenant_id: &str) -> String {
+        format!("{}/{tenant_id}/saml2", self.shared.base_url)
+    }
+
+    /// `{authority}/{tenant_id}/federationmetadata/2007-06/federationmetadata.xml`, with
+    /// `?appid=` when `app_id` is given: the "App Federation Metadata Url".
+    pub fn saml_metadata_url(&self, tenant_id: &str, app_id: Option<&str>) -> String {
+        let base = format!(
+            "{}/{tenant_id}/federationmetadata/2007-06/federationmetadata.xml",
+            self.shared.base_url
+        );
+        match app_id {
+            Some(id) => format!("{base}?appid={id}"),
+            None => base,
+        }
+    }
+
+    /// `{authority}/{tenant_id}/saml2/idp-initiated?app={identifier}`: IdP-initiated sign-in,
+    /// as from the My Apps tile (the identifier is URL-encoded).
+    pub fn saml_idp_initiated_url(&self, tenant_id: &str, identifier: &str) -> String {
+        let query = serde_urlencoded::to_string([("app", identifier)]).unwrap_or_default();
+        format!(
+            "{}/{tenant_id}/saml2/idp-initiated?{query}",
+            self.shared.base_url
+        )
+    }
+
+    /// The federation metadata document the metadata URL serves.
+    pub fn saml_metadata(&self, tenant_id: &str) -> String {
+        crate::saml::federation_metadata(&self.shared.base_url, tenant_id, &self.saml_credential())
+    }
+
+    /// Replaces the SAML certificate by one for the same key valid from `not_before` to
+    /// `not_after` (an expiring or expired certificate); signatures still verify with the key.
+    pub fn set_saml_certificate_validity(
+        &self,
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Result<(), CredentialError> {
+        let mut credential = self.shared.saml.credential.lock();
+        *credential = credential.with_validity(not_before, not_after)?;
+        Ok(())
+    }
+
+    /// A certificate rollover: signs from now on with a new key and certificate (valid three
+    /// years), which the metadata then publishes. Returns the new credential.
+    pub fn rotate_saml_certificate(&self) -> SigningCredential {
+        let index = {
+            let mut next = self.shared.saml.next_key.lock();
+            *next += 1;
+            *next - 1
+        };
+        let fresh = SigningCredential::pooled(index, self.shared.now());
+        *self.shared.saml.credential.lock() = fresh.clone();
+        fresh
+    }
+
+    /// The response the SSO endpoint would post for `user` (UPN or object id) signing in to the
+    /// SAML app whose identifier is `sp_entity_id`: Entra's claims, the app's NameID format,
+    /// signing option and groups claim, signed with [`saml_credential`](Self::saml_credential),
+    /// issued at the emulator's now, to the app's first reply URL, without `InResponseTo`
+    /// (set `in_response_to` for an SP-initiated one). Change any field, then `build()`.
+    pub fn saml_response(
+        &self,
+        sp_entity_id: &str,
+        user: &str,
+    ) -> Result<ResponseBuilder, DirectoryError> {
+        let directory = self.shared.directory.read();
+        crate::saml::endpoints::response_for_user(
+            &directory,
+            sp_entity_id,
+            user,
+            &self.saml_credential(),
+            self.shared.now(),
+        )
     }
 
     /// Stops accepting connections and waits (up to 5 s) for open ones to finish.

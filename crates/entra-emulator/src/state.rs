@@ -37,6 +37,7 @@ pub(crate) struct Shared {
     pub refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     /// The ID token of the last redemption, for `ReplayPreviousIdToken`.
     pub last_id_token: Mutex<Option<String>>,
+    pub saml: crate::saml::endpoints::SamlState,
 }
 
 /// An issued authorization code.
@@ -211,6 +212,7 @@ impl Shared {
         auto_select: bool,
         directory: Directory,
         keys: Keyring,
+        saml_credential: crate::saml::SigningCredential,
     ) -> Self {
         Shared {
             base_url,
@@ -226,6 +228,7 @@ impl Shared {
             access_tokens: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
             last_id_token: Mutex::new(None),
+            saml: crate::saml::endpoints::SamlState::new(saml_credential),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::tokens::parse_scopes;
 use crate::util::{cookie, field, parse_form, random_b64url, strip_html};
 
 /// The cookie that remembers who signed in, so a later request without `prompt` is SSO.
-const SESSION_COOKIE: &str = "ESTSAUTH";
+pub(crate) const SESSION_COOKIE: &str = "ESTSAUTH";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResponseMode {

@@ -48,6 +48,22 @@ pub(crate) fn router(state: AppState) -> Router {
             "/{tenant}/oauth2/v2.0/logout",
             get(logout::logout_get).post(logout::logout_post),
         )
+        .route(
+            "/{tenant}/federationmetadata/2007-06/federationmetadata.xml",
+            get(crate::saml::endpoints::metadata),
+        )
+        .route(
+            "/{tenant}/saml2",
+            get(crate::saml::endpoints::sso_get).post(crate::saml::endpoints::sso_post),
+        )
+        .route(
+            "/{tenant}/saml2/select",
+            post(crate::saml::endpoints::select),
+        )
+        .route(
+            "/{tenant}/saml2/idp-initiated",
+            get(crate::saml::endpoints::idp_initiated),
+        )
         .route(&format!("{graph}/v1.0/me"), get(graph::me))
         .route(&format!("{graph}/oidc/userinfo"), get(graph::userinfo))
         .route("/error", get(error_code))
