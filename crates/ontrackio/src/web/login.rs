@@ -30,6 +30,7 @@ struct LoginPage {
     email_error: Option<String>,
     microsoft_button: bool,
     google_button: bool,
+    saml_button: bool,
     /// `?return_to=…` for the provider buttons, or nothing.
     provider_query: String,
 }
@@ -43,6 +44,7 @@ impl LoginPage {
     ) -> Result<Self, AppError> {
         let microsoft_button = state.microsoft_settings(ws).await?.button_visible();
         let google_button = state.google_settings(ws).await?.button_visible();
+        let saml_button = state.saml_settings(ws).await?.is_complete();
         let provider_query = match return_to {
             Some(r) => format!(
                 "?{}",
@@ -61,6 +63,7 @@ impl LoginPage {
             email_error: None,
             microsoft_button,
             google_button,
+            saml_button,
             provider_query,
         })
     }

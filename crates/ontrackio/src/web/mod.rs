@@ -16,6 +16,7 @@ mod login;
 mod microsoft;
 mod my;
 mod root;
+mod saml;
 pub(crate) mod scim;
 mod security_headers;
 mod session;
@@ -242,6 +243,15 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/microsoft/callback", get(microsoft::callback))
         .route("/auth/google", get(google::start))
         .route("/auth/google/callback", get(google::callback))
+        .route("/auth/saml", get(saml::start))
+        .route(
+            crate::auth::saml::authn_request::SpEndpoints::METADATA_PATH,
+            get(saml::metadata),
+        )
+        .route(
+            crate::auth::saml::authn_request::SpEndpoints::ACS_PATH,
+            post(saml::acs).layer(DefaultBodyLimit::max(saml::ACS_BODY_LIMIT)),
+        )
         .merge(signed_in)
         .merge(admin)
         .merge(super_admin)
