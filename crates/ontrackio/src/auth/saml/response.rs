@@ -505,3 +505,101 @@ fn confirmation(data: XmlDomNode<'_, '_>, expected: &Expected<'_>) -> Result<i64
     }
     Ok(until)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use entra_emulator::saml::{ResponseBuilder, SigningCredential, SigningOption};
+
+    const TENANT: &str = "8c2b1e3f-2d41-4c0e-9a5b-0f3c1d2e4a6b";
+    const SP: &str = "https://acme.example.com/saml/metadata";
+    const ACS: &str = "https://acme.example.com/saml/acs";
+
+    struct Case {
+        idp: SigningCredential,
+        certs: Vec<Vec<u8>>,
+        now: time::OffsetDateTime,
+    }
+
+    fn case() -> Case {
+        let idp = SigningCredential::generate();
+        let certs = vec![idp.certificate_der().to_vec()];
+        Case {
+            idp,
+            certs,
+            now: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    impl Case {
+        fn builder(&self) -> ResponseBuilder {
+            ResponseBuilder::new(&self.idp, TENANT, SP, ACS, "ada@acme.com", self.now)
+                .in_response_to(Some("_req"))
+        }
+        fn expected(&self) -> Expected<'_> {
+            Expected {
+                idp_entity_id: "https://sts.windows.net/8c2b1e3f-2d41-4c0e-9a5b-0f3c1d2e4a6b/",
+                certificates: &self.certs,
+                sp_entity_id: SP,
+                acs_url: ACS,
+                request_id: Some("_req"),
+                unsolicited_allowed: false,
+                now: self.now.unix_timestamp(),
+            }
+        }
+        fn verify_xml(&self, xml: &str) -> Result<Assertion, Rejection> {
+            verify(&b64(xml), &self.expected())
+        }
+    }
+
+    fn b64(xml: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(xml)
+    }
+
+    #[test]
+    fn an_entra_shaped_response_signed_on_the_assertion_is_accepted() {
+        let c = case();
+        let a = c.verify_xml(&c.builder().build().unwrap()).unwrap();
+        assert_eq!(a.name_id, "ada@acme.com");
+        assert_eq!(a.issuer, c.expected().idp_entity_id);
+        assert!(a.expires_at > c.now.unix_timestamp());
+    }
+
+    #[test]
+    fn signed_response_and_assertion_is_accepted_but_a_response_only_signature_is_not() {
+        let c = case();
+        let both = c.builder().signing(SigningOption::Both).build().unwrap();
+        assert!(c.verify_xml(&both).is_ok());
+        let response_only = c
+            .builder()
+            .signing(SigningOption::Response)
+            .build()
+            .unwrap();
+        assert_eq!(
+            c.verify_xml(&response_only),
+            Err(Rejection::AssertionUnsigned)
+        );
+        let none = c.builder().signing(SigningOption::None).build().unwrap();
+        assert_eq!(c.verify_xml(&none), Err(Rejection::AssertionUnsigned));
+    }
+
+    #[test]
+    fn a_key_the_card_does_not_hold_is_refused_even_when_the_message_carries_its_certificate() {
+        let c = case();
+        let forged = c
+            .builder()
+            .credential(&SigningCredential::attacker())
+            .build()
+            .unwrap();
+        assert_eq!(c.verify_xml(&forged), Err(Rejection::SignatureInvalid));
+    }
+
+    #[test]
+    fn a_changed_value_breaks_the_signature() {
+        let c = case();
+        let xml = c.builder().build().unwrap();
+        let tampered = xml.replace("ada@acme.com", "eve@acme.com");
+        assert_ne!(tampered, xml);
+        assert_eq!(c.verify_xml(&tampered), Err(Rejection::SignatureInvalid));
+    }
+}
