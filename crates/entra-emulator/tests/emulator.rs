@@ -25,6 +25,8 @@ mod msal;
 mod oidc_client;
 #[path = "emulator/roles_groups.rs"]
 mod roles_groups;
+#[path = "emulator/saml.rs"]
+mod saml;
 #[path = "emulator/tls.rs"]
 mod tls;
 #[path = "emulator/token.rs"]

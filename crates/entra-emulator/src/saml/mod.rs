@@ -22,7 +22,10 @@ pub use credential::{
 };
 pub use endpoints::{PostedForm, posted_form};
 pub use metadata::federation_metadata;
-pub use request::{AuthnRequest, MAX_INFLATED_LEN, RequestError, decode_redirect, encode_redirect};
+pub use request::{
+    AuthnRequest, MAX_INFLATED_LEN, RequestError, decode_post, decode_redirect, encode_redirect,
+    parse,
+};
 pub use response::{
     Attribute, Groups, NameIdFormat, ResponseBuilder, SAML_GROUPS_LIMIT, STATUS_NO_PASSIVE,
     STATUS_REQUEST_DENIED, STATUS_REQUESTER, STATUS_RESPONDER, STATUS_SUCCESS, SamlError,
