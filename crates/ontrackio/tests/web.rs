@@ -34,6 +34,8 @@ mod multi_node;
 mod password_sign_in;
 #[path = "web/profile.rs"]
 mod profile;
+#[path = "web/saml_card.rs"]
+mod saml_card;
 #[path = "web/scim.rs"]
 mod scim;
 #[path = "web/security.rs"]

@@ -226,6 +226,12 @@ pub fn router(state: AppState) -> Router {
             admin::google_card::TEST_PATH,
             post(admin::google_card::test_connection),
         )
+        .route(
+            admin::saml_card::PATH,
+            get(admin::saml_card::page)
+                .post(admin::saml_card::save)
+                .layer(DefaultBodyLimit::max(admin::saml_card::SAVE_BODY_LIMIT)),
+        )
         .route(admin::scim_card::PATH, get(admin::scim_card::page))
         .route(admin::scim_card::TOKEN_PATH, post(admin::scim_card::token))
         .route(

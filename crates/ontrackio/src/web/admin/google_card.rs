@@ -13,13 +13,14 @@ use axum_extra::extract::CookieJar;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::card::{Health, HealthColumns, InEffect, Mark, failure_line, join_domains, mark};
 use crate::audit;
 use crate::auth::google::client::{GoogleClient, GoogleError};
 use crate::auth::google::settings::{
     self, CONNECTION_TESTED, EffectiveGoogleSettings, GoogleField, SETTINGS_SAVED, Source,
 };
 use crate::domain::{
-    EmailDomain, GoogleClientId, RedirectUri, check_google_client_secret, parse_google_redirect_uri,
+    GoogleClientId, RedirectUri, check_google_client_secret, parse_google_redirect_uri,
 };
 use crate::store::{self, google_settings::StoredGoogleSettings};
 use crate::web::chrome::{Chrome, fmt_opt_time, fmt_time};
@@ -30,7 +31,7 @@ use crate::web::{AppError, AppState, csrf};
 pub const PATH: &str = "/admin/settings/integrations/google";
 pub const TEST_PATH: &str = "/admin/settings/integrations/google/test";
 /// Where the shared allowed email domains are edited.
-pub const DOMAINS_EDITED_AT: &str = "/admin/settings/integrations/microsoft#ms-domains";
+pub use super::card::DOMAINS_EDITED_AT;
 /// The target of the card's audit rows.
 const AUDIT_TARGET: &str = "Google";
 
@@ -58,29 +59,6 @@ impl FieldErrors {
     fn any(&self) -> bool {
         self.client_id.is_some() || self.client_secret.is_some() || self.redirect_uri.is_some()
     }
-}
-
-/// One field's effective value and where it comes from.
-pub struct InEffect {
-    pub value: String,
-    /// `card`, `environment` or `default` (a stable hook for styling and tests).
-    pub source_key: &'static str,
-    pub source_text: String,
-    /// The variable is set but does not parse, so it is ignored.
-    pub env_problem: Option<String>,
-}
-
-pub struct Health {
-    pub last_success: String,
-    pub last_failure: Option<String>,
-    pub last_test: Option<String>,
-    pub last_test_ok: bool,
-}
-
-/// One step of the checklist, marked done only when the card can tell.
-pub struct Mark {
-    pub done: bool,
-    pub text: String,
 }
 
 /// The work in Google Cloud console, with the exact values for this workspace.
@@ -124,42 +102,6 @@ struct CardPage {
     view: CardView,
 }
 
-fn source_key(source: Source) -> &'static str {
-    match source {
-        Source::Card => "card",
-        Source::Environment => "environment",
-        Source::Default => "default",
-    }
-}
-
-fn source_text(source: Source, field: GoogleField) -> String {
-    match source {
-        Source::Card => "this card".into(),
-        Source::Environment => format!("the {} variable", field.variable()),
-        Source::Default => "the default".into(),
-    }
-}
-
-fn in_effect(
-    e: &EffectiveGoogleSettings,
-    field: GoogleField,
-    source: Source,
-    value: String,
-) -> InEffect {
-    InEffect {
-        value,
-        source_key: source_key(source),
-        source_text: source_text(source, field),
-        env_problem: e.env_problem(field).map(|p| {
-            format!(
-                "{} is set but ignored: {}.",
-                field.variable(),
-                p.message.trim_end_matches('.')
-            )
-        }),
-    }
-}
-
 /// The card's status in one word, as the Integrations list shows it too.
 pub fn status(e: &EffectiveGoogleSettings) -> (&'static str, &'static str) {
     if e.button_visible() {
@@ -195,31 +137,28 @@ fn status_text(e: &EffectiveGoogleSettings) -> String {
         .into()
 }
 
+fn in_effect(
+    e: &EffectiveGoogleSettings,
+    field: GoogleField,
+    source: Source,
+    value: String,
+) -> InEffect {
+    let problem = e.env_problem(field).map(|p| p.message.as_str());
+    InEffect::new(value, source, field.variable(), problem)
+}
+
 fn health(row: Option<&StoredGoogleSettings>) -> Health {
-    Health {
-        last_success: fmt_opt_time(row.and_then(|r| r.last_success_at)),
+    Health::new(HealthColumns {
+        last_success_at: row.and_then(|r| r.last_success_at),
         last_failure: row.and_then(|r| {
-            r.last_failure_at.map(|at| {
-                format!(
-                    "{} ({})",
-                    r.last_failure_summary
-                        .as_deref()
-                        .unwrap_or("Google sign-in failed"),
-                    fmt_time(at)
-                )
-            })
+            let at = r.last_failure_at?;
+            let summary = r.last_failure_summary.as_deref();
+            Some(failure_line(summary, "Google sign-in failed", at))
         }),
-        last_test: row.and_then(|r| {
-            r.last_test_at.map(|at| {
-                format!(
-                    "{} ({})",
-                    r.last_test_summary.as_deref().unwrap_or(""),
-                    fmt_time(at)
-                )
-            })
-        }),
-        last_test_ok: row.and_then(|r| r.last_test_ok).unwrap_or(false),
-    }
+        last_test_at: row.and_then(|r| r.last_test_at),
+        last_test_summary: row.and_then(|r| r.last_test_summary.as_deref()),
+        last_test_ok: row.and_then(|r| r.last_test_ok),
+    })
 }
 
 fn secret_state(e: &EffectiveGoogleSettings, row: Option<&StoredGoogleSettings>) -> String {
@@ -232,13 +171,6 @@ fn secret_state(e: &EffectiveGoogleSettings, row: Option<&StoredGoogleSettings>)
         ),
         Source::Environment => "Set by the GOOGLE_CLIENT_SECRET variable".into(),
         Source::Default => "Not set".into(),
-    }
-}
-
-fn mark(done: bool, text: impl Into<String>) -> Mark {
-    Mark {
-        done,
-        text: text.into(),
     }
 }
 
@@ -317,13 +249,6 @@ fn checklist(
         done,
         all_done: done == 3,
     }
-}
-
-fn join_domains(d: &[EmailDomain]) -> String {
-    d.iter()
-        .map(EmailDomain::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn view(

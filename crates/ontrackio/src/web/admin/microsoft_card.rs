@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::card::{Health, HealthColumns, InEffect, Mark, failure_line, join_domains, mark};
 use crate::audit;
 use crate::auth::microsoft::aadsts;
 use crate::auth::microsoft::client::{MicrosoftClient, MsError};
@@ -51,23 +52,6 @@ pub struct FieldErrors {
     pub role_mapping: Option<String>,
 }
 
-/// One field's effective value and where it comes from.
-pub struct InEffect {
-    pub value: String,
-    /// `card`, `environment` or `default` (a stable hook for styling and tests).
-    pub source_key: &'static str,
-    pub source_text: String,
-    /// The variable is set but does not parse, so it is ignored.
-    pub env_problem: Option<String>,
-}
-
-pub struct Health {
-    pub last_success: String,
-    pub last_failure: Option<String>,
-    pub last_test: Option<String>,
-    pub last_test_ok: bool,
-}
-
 pub struct CardView {
     pub status: &'static str,
     pub status_text: String,
@@ -83,12 +67,6 @@ pub struct CardView {
     pub expiry_warning: Option<String>,
     pub health: Health,
     pub checklist: Checklist,
-}
-
-/// One step of the first-run checklist, marked done only when the card can tell.
-pub struct Mark {
-    pub done: bool,
-    pub text: String,
 }
 
 /// The guide's Steps 1–4 (the work in Microsoft Entra) with the exact values for this
@@ -119,44 +97,6 @@ struct CardPage {
     form: CardForm,
     errors: FieldErrors,
     view: CardView,
-}
-
-fn source_text(source: Source, field: Field) -> String {
-    match source {
-        Source::Card => "this card".into(),
-        Source::Environment => format!("the {} variable", field.variable()),
-        Source::Default => "the default".into(),
-    }
-}
-
-fn source_key(source: Source) -> &'static str {
-    match source {
-        Source::Card => "card",
-        Source::Environment => "environment",
-        Source::Default => "default",
-    }
-}
-
-fn in_effect(e: &EffectiveSettings, field: Field, source: Source, value: String) -> InEffect {
-    InEffect {
-        value,
-        source_key: source_key(source),
-        source_text: source_text(source, field),
-        env_problem: e.env_problem(field).map(|p| {
-            format!(
-                "{} is set but ignored: {}",
-                field.variable(),
-                p.message.trim_end_matches('.')
-            ) + "."
-        }),
-    }
-}
-
-fn join_domains(d: &[EmailDomain]) -> String {
-    d.iter()
-        .map(EmailDomain::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The card's status in one word, as the Integrations list shows it too.
@@ -231,33 +171,26 @@ fn failure_text(row: &StoredSettings) -> String {
         .last_failure_code
         .map(|c| format!("AADSTS{c}: "))
         .unwrap_or_default();
-    format!(
-        "{code}{} ({})",
-        row.last_failure_summary
-            .as_deref()
-            .unwrap_or("sign-in failed"),
-        fmt_opt_time(row.last_failure_at)
-    )
+    let summary = row.last_failure_summary.as_deref();
+    let at = row.last_failure_at.unwrap_or_default();
+    format!("{code}{}", failure_line(summary, "sign-in failed", at))
+}
+
+fn in_effect(e: &EffectiveSettings, field: Field, source: Source, value: String) -> InEffect {
+    let problem = e.env_problem(field).map(|p| p.message.as_str());
+    InEffect::new(value, source, field.variable(), problem)
 }
 
 fn health(row: Option<&StoredSettings>) -> Health {
-    let last_test = row.and_then(|r| {
-        r.last_test_at.map(|at| {
-            format!(
-                "{} ({})",
-                r.last_test_summary.as_deref().unwrap_or(""),
-                fmt_time(at)
-            )
-        })
-    });
-    Health {
-        last_success: fmt_opt_time(row.and_then(|r| r.last_success_at)),
+    Health::new(HealthColumns {
+        last_success_at: row.and_then(|r| r.last_success_at),
         last_failure: row
             .filter(|r| r.last_failure_at.is_some())
             .map(failure_text),
-        last_test,
-        last_test_ok: row.and_then(|r| r.last_test_ok).unwrap_or(false),
-    }
+        last_test_at: row.and_then(|r| r.last_test_at),
+        last_test_summary: row.and_then(|r| r.last_test_summary.as_deref()),
+        last_test_ok: row.and_then(|r| r.last_test_ok),
+    })
 }
 
 fn secret_state(e: &EffectiveSettings, row: Option<&StoredSettings>) -> String {
@@ -272,13 +205,6 @@ fn secret_state(e: &EffectiveSettings, row: Option<&StoredSettings>) -> String {
         }
         Source::Environment => "Set by the AZURE_CLIENT_SECRET variable".into(),
         Source::Default => "Not set".into(),
-    }
-}
-
-fn mark(done: bool, text: impl Into<String>) -> Mark {
-    Mark {
-        done,
-        text: text.into(),
     }
 }
 

@@ -21,6 +21,8 @@ struct IntegrationsPage {
     google_status_label: &'static str,
     scim_status: &'static str,
     scim_status_label: &'static str,
+    saml_status: &'static str,
+    saml_status_label: &'static str,
 }
 
 /// Admin → Settings → Integrations: the list of sign-in provider cards.
@@ -35,6 +37,8 @@ pub async fn integrations(
     let (google_status, google_status_label) = super::google_card::status(&google);
     let scim = crate::store::scim::settings(state.db.pool(), &cu.workspace.id).await?;
     let (scim_status, scim_status_label) = super::scim_card::status(scim.as_ref());
+    let saml = state.saml_settings(&cu.workspace).await?;
+    let (saml_status, saml_status_label) = super::saml_card::status(&saml);
     let (token, _) = csrf::token_for_page(&state, Some(&cu), &jar);
     let page = IntegrationsPage {
         chrome: Chrome::for_user(&cu, "admin-settings", token),
@@ -44,6 +48,8 @@ pub async fn integrations(
         google_status_label,
         scim_status,
         scim_status_label,
+        saml_status,
+        saml_status_label,
     };
     Ok(Html(page.render()?).into_response())
 }
