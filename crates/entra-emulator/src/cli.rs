@@ -208,6 +208,35 @@ pub async fn run(args: EntraEmulatorArgs) -> anyhow::Result<()> {
             println!("  app role {:<12} {holders}", role.value);
         }
     }
+    for app in &directory.saml_apps {
+        println!(
+            "SAML app {}  app id {}  (signing {:?}, NameID {:?}, groups {:?})",
+            app.display_name,
+            app.app_id,
+            app.signing,
+            app.name_id_format,
+            app.group_membership_claims
+        );
+        let tenant = app.tenant.to_string();
+        println!(
+            "  metadata     {}",
+            emulator.saml_metadata_url(&tenant, Some(&app.app_id.to_string()))
+        );
+        println!("  login URL    {}", emulator.saml_sso_url(&tenant));
+        println!("  IdP entity   {}", emulator.saml_entity_id(&tenant));
+        for identifier in &app.identifiers {
+            println!("  identifier   {identifier}");
+        }
+        for url in &app.reply_urls {
+            println!("  reply URL    {url}");
+        }
+        if let Some(identifier) = app.identifiers.first() {
+            println!(
+                "  IdP-initiated {}",
+                emulator.saml_idp_initiated_url(&tenant, identifier)
+            );
+        }
+    }
     if config.is_none() {
         print_demo_secrets(&[
             (demo::DEMO_CLIENT_ID, demo::DEMO_CLIENT_SECRET),

@@ -34,6 +34,41 @@ fn the_example_config_parses_and_validates() {
 }
 
 #[test]
+fn the_example_config_has_a_saml_app_and_saml_mistakes_are_refused() {
+    let directory = Directory::from_toml_str(EXAMPLE).expect("example parses");
+    let app = &directory.saml_apps[0];
+    assert_eq!(app.tenant, directory.tenants[0].id);
+    assert_eq!(
+        app.identifiers,
+        ["https://fabrikam.app.ontrackio.test/saml/metadata"]
+    );
+    assert_eq!(
+        app.group_membership_claims,
+        entra_emulator::GroupMembershipClaims::SecurityGroup
+    );
+    assert_eq!(app.signing, entra_emulator::saml::SigningOption::Assertion);
+    let refused = |from: &str, to: &str| {
+        assert!(EXAMPLE.contains(from), "{from}");
+        format!(
+            "{:#}",
+            Directory::from_toml_str(&EXAMPLE.replace(from, to)).unwrap_err()
+        )
+    };
+    let message = refused(
+        "reply_urls = [\"https://fabrikam.app.ontrackio.test/saml/acs\"]",
+        "reply_urls = [\"http://fabrikam.app.ontrackio.test/saml/acs\"]",
+    );
+    assert!(message.contains("http is only allowed"), "{message}");
+    let message = refused(
+        "reply_urls = [\"https://fabrikam.app.ontrackio.test/saml/acs\"]",
+        "reply_urls = []",
+    );
+    assert!(message.contains("at least one reply URL"), "{message}");
+    let message = refused("# signing = \"Assertion\"", "signing = \"Sometimes\"");
+    assert!(message.contains("Sometimes"), "{message}");
+}
+
+#[test]
 fn role_and_group_mistakes_in_a_config_are_refused_with_the_reason() {
     let refused = |from: &str, to: &str| {
         assert!(EXAMPLE.contains(from), "{from}");

@@ -845,6 +845,31 @@ async fn account_problems_are_shown_on_the_page() {
         .unwrap();
     let page = pick(&emu, &picker, MALLORY_OID).await;
     assert!(page.contains("AADSTS50020"), "{page}");
+    // Cancel on the picker: a response without an assertion, RequestDenied.
+    let picker = get(&redirect_url(&emu, &xml, "keep"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let request = entra_emulator::picker_request_id(&picker).unwrap();
+    let page = client()
+        .post(format!("{}/select", emu.saml_sso_url(ACME_TENANT_ID)))
+        .form(&[("request", request.as_str()), ("cancel", "1")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = saml::posted_form(&page).expect("posted back to the SP");
+    assert_eq!(form.relay_state.as_deref(), Some("keep"));
+    let cancelled = response_xml(&form);
+    assert!(
+        cancelled.contains(saml::STATUS_REQUEST_DENIED),
+        "{cancelled}"
+    );
+    assert!(cancelled.contains("InResponseTo=\"_e\""));
+    assert!(!cancelled.contains("<saml:Assertion"));
     // Pat signs in as the guest object of Acme.
     let picker = get(&redirect_url(&emu, &xml, ""))
         .await
@@ -1035,6 +1060,17 @@ async fn the_demo_directory_has_the_acme_saml_app() {
         .expect("demo SAML app");
     assert_eq!(app.app_id.to_string(), DEMO_SAML_APP_ID);
     assert_eq!(app.reply_urls, [DEMO_SAML_ACS_URL]);
+    // An identifier is unique in a tenant.
+    let taken = Emulator::builder()
+        .saml_app(saml_app_for(DEMO_SAML_ENTITY_ID, ACS))
+        .start()
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        format!("{taken:#}").contains("is used by two apps"),
+        "{taken:#}"
+    );
     let xml = emu
         .saml_response(DEMO_SAML_ENTITY_ID, ALEX_UPN)
         .unwrap()
