@@ -36,6 +36,8 @@ mod password_sign_in;
 mod profile;
 #[path = "web/saml_card.rs"]
 mod saml_card;
+#[path = "web/saml_sign_in.rs"]
+mod saml_sign_in;
 #[path = "web/scim.rs"]
 mod scim;
 #[path = "web/security.rs"]

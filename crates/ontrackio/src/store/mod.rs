@@ -86,6 +86,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "saml settings",
         include_str!("../../migrations/sqlite/0008_saml_settings.sql"),
     ),
+    (
+        9,
+        "saml replay memory",
+        include_str!("../../migrations/sqlite/0009_saml_replay.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -127,6 +132,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "saml settings",
         include_str!("../../migrations/postgres/0008_saml_settings.sql"),
+    ),
+    (
+        9,
+        "saml replay memory",
+        include_str!("../../migrations/postgres/0009_saml_replay.sql"),
     ),
 ];
 
