@@ -40,9 +40,15 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     crate::install_crypto_provider();
     // The Entra emulator in-process, with its demo directory and this port's redirect URI.
     let origin = config.base_url.workspace_origin(DEMO_SLUG);
-    let directory = entra_emulator::Directory::demo_with_redirect_uris(&[format!(
+    let mut directory = entra_emulator::Directory::demo_with_redirect_uris(&[format!(
         "{origin}/auth/microsoft/callback"
     )])?;
+    // The emulator's demo SAML app knows port 8080; on another port it must know this one.
+    let saml_app_id = uuid::Uuid::parse_str(ms::DEMO_SAML_APP_ID)?;
+    if let Some(app) = directory.saml_app_mut(saml_app_id) {
+        app.identifiers = vec![format!("{origin}/saml/metadata")];
+        app.reply_urls = vec![format!("{origin}/saml/acs")];
+    }
     let emulator = entra_emulator::Emulator::builder()
         .directory(directory)
         .start()
@@ -65,6 +71,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
     let password = seed(&db, &data).await?;
     seed_microsoft(&db, &config).await?;
     seed_google(&db, &config).await?;
+    seed_saml(&db, &emulator).await?;
     let app = Application::build_with_db(config.clone(), db).await?;
     // Printed to the terminal for the person running the demo, never to the log. A
     // closed stdout (piped into `head`, say) must not stop the server.
@@ -74,7 +81,10 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
          Continue with Microsoft signs in through the built-in Entra emulator at {}\n\
          (accounts to try: {}, {}, {}, {}, {}, {}).\n\
          Continue with Google signs in through the built-in Google emulator at {}\n\
-         (accounts to try: {}, {}, {}).\nPress Ctrl-C to stop.\n",
+         (accounts to try: {}, {}, {}).\n\
+         Continue with SAML SSO signs in through the Entra emulator's SAML endpoint\n\
+         (the same Entra accounts, e.g. {}; groups arrive as object ids).\n\
+         Press Ctrl-C to stop.\n",
         secrecy::ExposeSecret::expose_secret(&password),
         emulator.authority(),
         ms::ADELE_UPN,
@@ -87,6 +97,7 @@ pub async fn run(port: u16) -> anyhow::Result<()> {
         google::WORKSPACE_EMAIL,
         google::CONSUMER_EMAIL,
         google::UNVERIFIED_EMAIL,
+        ms::ALEX_UPN,
     );
     {
         use std::io::Write;
@@ -230,6 +241,50 @@ async fn seed_google(db: &Db, config: &Config) -> anyhow::Result<()> {
     };
     let mut tx = db.begin().await?;
     store::google_settings::save(&mut tx, db.backend(), &ws.id, &fields, Some(secret)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Configures acme's SAML card against the Entra emulator's SAML endpoint. The emulator
+/// makes a new signing certificate each run, so the IdP's values are written on every
+/// start while the card still points at this emulator (as a metadata refresh would);
+/// the admin's other choices are kept once the card was saved.
+///
+/// The SSO URL names the emulator as `acme.localhost:<port>`: over plain http the flow
+/// cookie is `SameSite=Lax`, which a browser sends with the IdP's post only when the IdP
+/// is the same site (`acme.localhost`). Production runs on https, where it is `None`.
+async fn seed_saml(db: &Db, emulator: &entra_emulator::EmulatorHandle) -> anyhow::Result<()> {
+    let ws = store::workspaces::find_by_slug(db.pool(), DEMO_SLUG)
+        .await?
+        .context("the demo workspace exists")?;
+    let tenant = ms::ACME_TENANT_ID;
+    let metadata_url = emulator.saml_metadata_url(tenant, Some(ms::DEMO_SAML_APP_ID));
+    let stored = store::saml_settings::get(db.pool(), &ws.id).await?;
+    let kept = stored
+        .filter(|s| s.card_saved())
+        .filter(|s| s.metadata_url.as_deref() == Some(metadata_url.as_str()));
+    let mut sso = url::Url::parse(&emulator.saml_sso_url(tenant))?;
+    sso.set_host(Some(&format!("{DEMO_SLUG}.localhost")))?;
+    let entity_id = emulator.saml_entity_id(tenant);
+    let certificate = emulator.saml_certificate_pem();
+    let groups = crate::auth::saml::identity::claims::GROUPS;
+    let fields = store::saml_settings::CardFields {
+        enabled: kept.as_ref().is_none_or(|k| k.enabled),
+        idp_entity_id: Some(&entity_id),
+        sso_url: Some(sso.as_str()),
+        certificates: Some(&certificate),
+        metadata_url: Some(&metadata_url),
+        metadata_fetched_at: Some(store::now()),
+        email_attribute: kept.as_ref().and_then(|k| k.email_attribute.as_deref()),
+        group_attribute: match &kept {
+            Some(k) => k.group_attribute.as_deref(),
+            None => Some(groups),
+        },
+        allow_idp_initiated: kept.as_ref().is_some_and(|k| k.allow_idp_initiated),
+        saved_by: DEMO,
+    };
+    let mut tx = db.begin().await?;
+    store::saml_settings::save(&mut tx, db.backend(), &ws.id, &fields).await?;
     tx.commit().await?;
     Ok(())
 }

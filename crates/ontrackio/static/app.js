@@ -10,3 +10,10 @@ document.addEventListener("click", (event) => {
     setTimeout(() => { button.textContent = label; }, 1500);
   });
 });
+
+// The SAML ACS's same-site re-post (web/saml.rs): submit at once; the button is there
+// for browsers without JavaScript.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-autosubmit]");
+  if (form) form.submit();
+});

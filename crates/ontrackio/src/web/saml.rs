@@ -135,6 +135,29 @@ pub struct AcsForm {
     saml_response: Option<String>,
     #[serde(rename = "RelayState")]
     relay_state: Option<String>,
+    /// Set by our own re-post page (see [`resubmit`]): never bounce twice.
+    resubmitted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "saml_resubmit.html")]
+struct Resubmit<'a> {
+    workspace_name: &'a str,
+    saml_response: &'a str,
+    relay_state: Option<&'a str>,
+}
+
+/// The IdP's page posts to the ACS from another site, and the flow cookie is
+/// `SameSite=Lax`, so the browser leaves it out. Rather than weaken the cookie to
+/// `SameSite=None` (which needs `Secure`, so never works over the demo's http), the ACS
+/// answers such a post with a page of ours that posts the same fields again: that post
+/// is same-site, and carries the cookie. Only browsers say `Sec-Fetch-Site`; other
+/// clients send their cookies anyway.
+fn needs_resubmit(headers: &axum::http::HeaderMap, has_flow_cookie: bool, form: &AcsForm) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    cross_site && !has_flow_cookie && form.resubmitted.is_none()
 }
 
 /// What a refusal tells the person, by reason: what they can do about it.
@@ -177,12 +200,23 @@ pub async fn acs(
     client: ClientInfo,
     jar: PrivateCookieJar,
     plain_jar: CookieJar,
+    headers: axum::http::HeaderMap,
     Form(form): Form<AcsForm>,
 ) -> Result<Response, AppError> {
     let https = state.https();
     let now = store::now();
-    let flow = jar
-        .get(flow::cookie_name(SAML, https))
+    let cookie = jar.get(flow::cookie_name(SAML, https));
+    if needs_resubmit(&headers, cookie.is_some(), &form)
+        && let Some(saml_response) = form.saml_response.as_deref()
+    {
+        let page = Resubmit {
+            workspace_name: &ws.name,
+            saml_response,
+            relay_state: form.relay_state.as_deref(),
+        };
+        return Ok(Html(page.render()?).into_response());
+    }
+    let flow = cookie
         .and_then(|c| FlowState::from_cookie_value(c.value()))
         .filter(|f| f.w == ws.id.as_str() && !f.is_expired(now));
     let test = flow.as_ref().is_some_and(|f| f.x);

@@ -795,3 +795,55 @@ async fn a_super_admins_test_sign_in_reports_the_assertion_and_signs_nobody_in()
         .unwrap();
     assert_eq!(row.last_test_ok, Some(true));
 }
+
+#[tokio::test]
+async fn a_cross_site_post_without_the_flow_cookie_is_posted_again_from_our_own_page() {
+    let app = spawn_saml(Card::default()).await;
+    let browser = app.browser();
+    let id = app.start(&browser).await;
+    let value = b64(signed(app.response(Some(&id))).as_bytes());
+    // The IdP's page posts cross-site: a browser leaves the Lax flow cookie out.
+    let cookieless = app.browser();
+    let r = cookieless
+        .post(app.acs())
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[
+            ("SAMLResponse", value.as_str()),
+            ("RelayState", "/my/profile"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(r#"action="/saml/acs""#), "{page}");
+    assert!(page.contains(r#"name="resubmitted" value="1""#));
+    assert!(page.contains(&value), "the same response, unchanged");
+    assert!(
+        app.user("acme", ADA).await.is_none(),
+        "nothing verified yet"
+    );
+    assert_eq!(
+        app.audit_count("acme", actions::SAML_SIGN_IN_REFUSED).await,
+        0
+    );
+    // Our page's post is same-site: the browser that started the flow sends its cookie.
+    let r = browser
+        .post(app.acs())
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(&[("SAMLResponse", value.as_str()), ("resubmitted", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(app.user("acme", ADA).await.is_some());
+    // A resubmission is never bounced again, cookie or not.
+    let r = cookieless
+        .post(app.acs())
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("SAMLResponse", value.as_str()), ("resubmitted", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -95,20 +95,8 @@ fn base(provider: Provider, value: String, https: bool) -> Cookie<'static> {
         .path(cookie_path(provider))
         .http_only(true)
         .secure(https)
-        .same_site(same_site(provider, https))
+        .same_site(SameSite::Lax)
         .build()
-}
-
-/// OIDC callbacks are top-level GETs, which `Lax` cookies follow. The IdP *posts* a SAML
-/// response to the ACS from its own site, which only `None` follows; it needs `Secure`,
-/// so over plain http (the demo, where the IdP is on `localhost` too and so same-site)
-/// it stays `Lax`. The cookie is encrypted and names the request the response must
-/// answer, so sending it cross-site gives a forged post nothing to use.
-fn same_site(provider: Provider, https: bool) -> SameSite {
-    match provider {
-        Provider::Saml if https => SameSite::None,
-        _ => SameSite::Lax,
-    }
 }
 
 /// Clears the flow cookie: it is single-use whatever the outcome.
