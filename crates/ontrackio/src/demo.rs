@@ -249,10 +249,6 @@ async fn seed_google(db: &Db, config: &Config) -> anyhow::Result<()> {
 /// makes a new signing certificate each run, so the IdP's values are written on every
 /// start while the card still points at this emulator (as a metadata refresh would);
 /// the admin's other choices are kept once the card was saved.
-///
-/// The SSO URL names the emulator as `acme.localhost:<port>`: over plain http the flow
-/// cookie is `SameSite=Lax`, which a browser sends with the IdP's post only when the IdP
-/// is the same site (`acme.localhost`). Production runs on https, where it is `None`.
 async fn seed_saml(db: &Db, emulator: &entra_emulator::EmulatorHandle) -> anyhow::Result<()> {
     let ws = store::workspaces::find_by_slug(db.pool(), DEMO_SLUG)
         .await?
@@ -263,15 +259,14 @@ async fn seed_saml(db: &Db, emulator: &entra_emulator::EmulatorHandle) -> anyhow
     let kept = stored
         .filter(|s| s.card_saved())
         .filter(|s| s.metadata_url.as_deref() == Some(metadata_url.as_str()));
-    let mut sso = url::Url::parse(&emulator.saml_sso_url(tenant))?;
-    sso.set_host(Some(&format!("{DEMO_SLUG}.localhost")))?;
+    let sso = emulator.saml_sso_url(tenant);
     let entity_id = emulator.saml_entity_id(tenant);
     let certificate = emulator.saml_certificate_pem();
     let groups = crate::auth::saml::identity::claims::GROUPS;
     let fields = store::saml_settings::CardFields {
         enabled: kept.as_ref().is_none_or(|k| k.enabled),
         idp_entity_id: Some(&entity_id),
-        sso_url: Some(sso.as_str()),
+        sso_url: Some(&sso),
         certificates: Some(&certificate),
         metadata_url: Some(&metadata_url),
         metadata_fetched_at: Some(store::now()),
