@@ -262,8 +262,15 @@ pub async fn acs(
         unsolicited_allowed: settings.allow_idp_initiated && !test,
         now,
     };
-    // Inline: one RSA verification and a canonicalisation of a few kilobytes, bounded
-    // by the callbacks-in-flight semaphore like the OIDC token checks.
+    // Wait for a turn before the work anyone can make us do (a parse of up to 256 KB and
+    // a signature check); the OIDC callbacks share the same bound (see Flows).
+    let _turn = state
+        .flows
+        .finishing
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    // Inline: one RSA verification and a canonicalisation of a few kilobytes.
     let verified = response::verify(encoded, &expected);
     let assertion = match verified {
         Ok(a) => a,
@@ -322,12 +329,6 @@ pub async fn acs(
         Some(f) => f.r.as_deref().and_then(ReturnTo::parse),
         None => form.relay_state.as_deref().and_then(ReturnTo::parse),
     };
-    let _turn = state
-        .flows
-        .finishing
-        .acquire()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let health = &state.saml_card.settings;
     let record_success = !health.success_recorded_recently(ws.id.as_str());
     let attempt = sign_in::Attempt {
