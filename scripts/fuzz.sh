@@ -25,7 +25,9 @@ seed email_and_domains 'acme.com, acme.co.uk' 2
 seed email_and_domains '/my/dashboard?x=1' 3
 seed settings_form 'csrf_token=x&enabled=on&tenant_id=common&client_id=6e74172b-be56-4843-9ff4-e66a39bb12e3&client_secret=Qx8~mN3pL.vR7tY2wK_aZ5cB9dF4gH6jS1eU0oIz&redirect_uri=&allowed_domains=acme.test&secret_expires_on=2027-11-27' 1
 
-targets=(callback_query id_token host_header email_and_domains settings_form)
+seed saml_response '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" Version="2.0" Destination="https://acme.example.com/saml/acs" InResponseTo="_r"><saml:Issuer>https://sts.windows.net/t/</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="_a" Version="2.0"><saml:Issuer>https://sts.windows.net/t/</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a"/></ds:SignedInfo><ds:SignatureValue>AA==</ds:SignatureValue></ds:Signature><saml:Subject><saml:NameID>a@acme.test</saml:NameID></saml:Subject></saml:Assertion></samlp:Response>' 1
+
+targets=(callback_query id_token host_header email_and_domains settings_form saml_response)
 mkdir -p logs
 pids=()
 for t in "${targets[@]}"; do
