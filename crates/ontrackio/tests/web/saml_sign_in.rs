@@ -847,3 +847,38 @@ async fn a_cross_site_post_without_the_flow_cookie_is_posted_again_from_our_own_
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_certificate_the_idp_no_longer_uses_shows_on_the_cards_health_line() {
+    let app = spawn_saml(Card::default()).await;
+    let browser = app.browser();
+    let id = app.start(&browser).await;
+    // The IdP rolled its key over; the card still holds the old certificate.
+    let rolled = SigningCredential::generate();
+    let r = app
+        .post_xml(
+            &browser,
+            &signed(app.response(Some(&id)).credential(&rolled)),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let ws = app.workspace("acme").await;
+    let row = store::saml_settings::get(app.db.pool(), &ws.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let summary = row.last_failure_summary.unwrap_or_default();
+    assert!(summary.contains("signature"), "{summary}");
+    let card = app
+        .signed_in("acme", "admin@acme.test")
+        .await
+        .get(app.url("acme", "/admin/settings/integrations/saml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = summary.replace('\'', "&#39;");
+    assert!(card.contains(&shown), "the card shows the failure: {card}");
+}
