@@ -381,7 +381,20 @@ async fn refuse(
         state, SAML, ws, client, kind, &reason, None,
     ))
     .await?;
-    if admitted && (is_configuration_problem(r) || test) {
+    if test {
+        // The super-admin asked: the card's "Last test sign-in" and this page say exactly
+        // what was wrong (a flow cookie only a super-admin's start makes says it's them).
+        store::saml_settings::record_test(state.db.pool(), &ws.id, false, &reason).await?;
+        state.saml_card.settings.invalidate(ws.id.as_str());
+        let message = format!("Test sign-in failed: {reason}.");
+        return plain(ws, "Test sign-in failed", &message).respond(
+            StatusCode::BAD_REQUEST,
+            SAML,
+            jar,
+            state.https(),
+        );
+    }
+    if admitted && is_configuration_problem(r) {
         Box::pin(crate::auth::saml::settings::record_failure(
             &state.db, &ws.id, &reason,
         ))

@@ -882,3 +882,32 @@ async fn a_certificate_the_idp_no_longer_uses_shows_on_the_cards_health_line() {
     let shown = summary.replace('\'', "&#39;");
     assert!(card.contains(&shown), "the card shows the failure: {card}");
 }
+
+#[tokio::test]
+async fn a_failed_test_sign_in_tells_the_super_admin_why() {
+    let app = spawn_saml(Card::default()).await;
+    let admin = app.signed_in("acme", "admin@acme.test").await;
+    let r = admin
+        .get(app.url("acme", "/auth/saml?test=1"))
+        .send()
+        .await
+        .unwrap();
+    let id = attr(&authn_request(&location(&r)), "ID").unwrap();
+    let mut b = app.response(Some(&id));
+    b.audience = "https://elsewhere.example.com/saml/metadata".into();
+    let r = app.post_xml(&admin, &signed(b)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Test sign-in failed"), "{page}");
+    assert!(
+        page.contains("another service provider (Audience)"),
+        "{page}"
+    );
+    let ws = app.workspace("acme").await;
+    let row = store::saml_settings::get(app.db.pool(), &ws.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.last_test_ok, Some(false));
+    assert!(app.user("acme", ADA).await.is_none());
+}
