@@ -45,6 +45,12 @@ fn not_available(ws: &Workspace) -> ErrorPage {
     )
 }
 
+/// The page of a response that does not sign anyone in, whatever the reason (the audit
+/// row and the card's health line say which).
+fn not_accepted(ws: &Workspace, jar: PrivateCookieJar, https: bool) -> Result<Response, AppError> {
+    plain(ws, "Sign-in failed", NOT_ACCEPTED).respond(StatusCode::BAD_REQUEST, SAML, jar, https)
+}
+
 const NOT_ACCEPTED: &str = "The sign-in response from your identity provider could not be accepted, so you were not signed in. Please try again; if it keeps happening, tell your workspace admin.";
 
 /// The workspace's public origin, as the IdP must know it.
@@ -231,12 +237,7 @@ pub async fn acs(
             &state, SAML, &ws, &client, kind, reason, None,
         ))
         .await?;
-        return plain(&ws, "Sign-in failed", NOT_ACCEPTED).respond(
-            StatusCode::BAD_REQUEST,
-            SAML,
-            jar,
-            https,
-        );
+        return not_accepted(&ws, jar, https);
     };
     let Some(idp_entity_id) = settings.entity_id() else {
         return Box::pin(refuse(
@@ -285,12 +286,7 @@ pub async fn acs(
             &state, SAML, &ws, &client, kind, &reason, None,
         ))
         .await?;
-        return plain(&ws, "Sign-in failed", NOT_ACCEPTED).respond(
-            StatusCode::BAD_REQUEST,
-            SAML,
-            jar,
-            https,
-        );
+        return not_accepted(&ws, jar, https);
     }
     let shared = Box::pin(state.microsoft_settings(&ws)).await?;
     let reading = settings.reading();
