@@ -470,6 +470,122 @@ async fn narrowing_the_allowed_domains_on_one_node_refuses_them_on_another_at_on
     assert_redirects_to(&sign_in_on_node_1(ms::ADELE_UPN).await, "/my/dashboard");
 }
 
+// ---- SAML replays across nodes --------------------------------------------------------------
+
+/// `POST /saml/acs` of an IdP-initiated sign-in, as the IdP's page posts it.
+async fn post_saml_response(browser: &Client, xml: &str) -> Response {
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(xml);
+    browser
+        .post(acme("/saml/acs"))
+        .header("Origin", "https://login.microsoftonline.com")
+        .form(&[("SAMLResponse", value.as_str())])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The ACS records each consumed assertion ID in the database, not in a node's memory: the
+/// same signed response replayed at another node is refused there as a replay.
+#[tokio::test]
+async fn a_saml_assertion_consumed_on_one_node_is_refused_as_a_replay_on_another() {
+    use crate::saml_sign_in::{ADA, ADA_OID, GROUPS_CLAIM, OBJECT_ID, TENANT, idp_entity_id};
+    use entra_emulator::saml::{Attribute, ResponseBuilder, SigningCredential};
+
+    let Some(cl) = Cluster::start(2, |_| {}).await else {
+        return;
+    };
+    let ws = workspace_id(&cl.db).await;
+    // acme's SAML card as a Save writes it (`saml_sign_in::configure` on one node), with
+    // IdP-initiated sign-in allowed, and acme.test allowed to join.
+    let idp = SigningCredential::generate();
+    let entity = idp_entity_id();
+    let sso = format!("http://127.0.0.1:9/{TENANT}/saml2");
+    let mut conn = cl.db.pool().acquire().await.unwrap();
+    store::saml_settings::save(
+        &mut conn,
+        cl.db.backend(),
+        &ws,
+        &store::saml_settings::CardFields {
+            enabled: true,
+            idp_entity_id: Some(&entity),
+            sso_url: Some(&sso),
+            certificates: Some(idp.certificate_pem()),
+            metadata_url: None,
+            metadata_fetched_at: None,
+            email_attribute: None,
+            group_attribute: Some(GROUPS_CLAIM),
+            allow_idp_initiated: true,
+            saved_by: "admin@acme.test",
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let domains = ontrackio::domain::EmailDomain::parse_list("acme.test").unwrap();
+    store::workspaces::set_allowed_domains(cl.db.pool(), &ws, &domains)
+        .await
+        .unwrap();
+    // Written behind the nodes' backs: each forgets whatever it may hold of acme.
+    for node in &cl.nodes {
+        node.state.workspace_changed(ws.as_str());
+    }
+
+    let xml = ResponseBuilder::new(
+        &idp,
+        TENANT,
+        &acme("/saml/metadata"),
+        &acme("/saml/acs"),
+        ADA,
+        time::OffsetDateTime::now_utc(),
+    )
+    .in_response_to(None)
+    .attribute(Attribute::new(OBJECT_ID, [ADA_OID]))
+    .build()
+    .unwrap();
+
+    let first = post_saml_response(cl.browser().on(0), &xml).await;
+    assert_redirects_to(&first, "/my/dashboard");
+    assert!(session_cookie_value(first.headers()).is_some());
+
+    // The same response at node 1, which has never seen it: refused, nobody signed in.
+    let replay = post_saml_response(cl.browser().on(1), &xml).await;
+    let status = replay.status();
+    let cookies = set_cookies(replay.headers());
+    let body = replay.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("ontrackio_session")),
+        "{cookies:?}"
+    );
+    let ada = cl.user_id(ADA).await;
+    assert_eq!(
+        cl.count(
+            "SELECT COUNT(*) FROM sessions WHERE user_id = $1",
+            ada.as_str()
+        )
+        .await,
+        1
+    );
+    let audited = |action: &'static str| {
+        cl.count(
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1",
+            action,
+        )
+    };
+    assert_eq!(audited(actions::SAML_SIGN_IN).await, 1);
+    assert_eq!(audited(actions::SAML_SIGN_IN_REFUSED).await, 1);
+    assert_eq!(
+        cl.count(
+            "SELECT COUNT(*) FROM audit_events WHERE action = $1 AND details LIKE '%(replay)%'",
+            actions::SAML_SIGN_IN_REFUSED
+        )
+        .await,
+        1,
+        "refused as a replay"
+    );
+}
+
 #[tokio::test]
 async fn disabling_a_user_on_one_node_ends_their_sessions_on_every_node() {
     let Some(cl) = Cluster::start(3, |_| {}).await else {

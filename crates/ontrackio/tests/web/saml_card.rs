@@ -2,9 +2,11 @@
 //! paste and URL, what the card shows of the IdP and its certificates, the audit row, and
 //! the cache every save invalidates (on every node).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use base64::Engine;
+use entra_emulator::saml::SigningCredential;
 use ontrackio::audit::actions;
 use ontrackio::domain::Role;
 use ontrackio::store;
@@ -17,23 +19,21 @@ const CARD: &str = "/admin/settings/integrations/saml";
 const ENTITY: &str = "https://sts.windows.net/0b7d2f3e-5c1a-4e8b-9f6d-2a4c8e1b3d5f/";
 const SSO: &str = "https://login.microsoftonline.com/0b7d2f3e-5c1a-4e8b-9f6d-2a4c8e1b3d5f/saml2";
 const DAY: i64 = 86_400;
-const RSA_KEY: &str = include_str!("../fixtures/saml/rsa2048.key.pem");
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// A self-signed IdP certificate valid from `from` to `until` (Unix seconds).
+/// A self-signed IdP certificate valid from `from` to `until` (Unix seconds): a new
+/// certificate for one RSA-2048 key the emulator generates when this process first needs it.
 fn cert(cn: &str, from: i64, until: i64) -> Vec<u8> {
-    let key = rcgen::KeyPair::from_pem(RSA_KEY).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    params.not_before = time::OffsetDateTime::from_unix_timestamp(from).unwrap();
-    params.not_after = time::OffsetDateTime::from_unix_timestamp(until).unwrap();
-    params.self_signed(&key).unwrap().der().to_vec()
+    static KEY: LazyLock<SigningCredential> = LazyLock::new(SigningCredential::generate);
+    let at = |unix| time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
+    KEY.with_validity(at(from), at(until))
+        .and_then(|c| c.with_subject(cn))
+        .unwrap()
+        .certificate_der()
+        .to_vec()
 }
 
 fn b64(der: &[u8]) -> String {

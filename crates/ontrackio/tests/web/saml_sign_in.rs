@@ -16,13 +16,13 @@ use ontrackio::audit::actions;
 use ontrackio::domain::Role;
 use ontrackio::store;
 
-const TENANT: &str = "4f1d6c2a-7b3e-4d5f-9a8b-1c2d3e4f5a6b";
-const GROUPS_CLAIM: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups";
+pub const TENANT: &str = "4f1d6c2a-7b3e-4d5f-9a8b-1c2d3e4f5a6b";
+pub const GROUPS_CLAIM: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups";
 const GIVEN_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname";
 const SURNAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname";
-const OBJECT_ID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
-const ADA: &str = "ada.lovelace@acme.test";
-const ADA_OID: &str = "0b8e2c1d-5a4f-4e3b-8c7d-6e5f4a3b2c1d";
+pub const OBJECT_ID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
+pub const ADA: &str = "ada.lovelace@acme.test";
+pub const ADA_OID: &str = "0b8e2c1d-5a4f-4e3b-8c7d-6e5f4a3b2c1d";
 const ADMINS_GROUP: &str = "9d2f7c4e-1a3b-4c5d-8e6f-7a8b9c0d1e2f";
 
 pub struct SamlApp {

@@ -630,40 +630,139 @@ fn text_only(node: XmlDomNode<'_, '_>) -> Option<String> {
     Some(out)
 }
 
-/// Test material: certificates made on the spot, and metadata documents around them.
+/// Test material: certificates made on the spot (no key is committed to the repository),
+/// and metadata documents around them.
 #[cfg(test)]
 pub(crate) mod testing {
-    use base64::Engine;
+    use std::sync::LazyLock;
 
-    /// A test-only RSA-2048 key (never used outside tests).
-    pub const RSA_KEY: &str = include_str!("../../../tests/fixtures/saml/rsa2048.key.pem");
-    pub const RSA_1024_CERT: &str = include_str!("../../../tests/fixtures/saml/rsa1024.cert.pem");
-    pub const EC_P521_CERT: &str = include_str!("../../../tests/fixtures/saml/ec521.cert.pem");
+    use base64::Engine;
+    use entra_emulator::saml::SigningCredential;
+    use time::OffsetDateTime;
 
     pub const DAY: i64 = 86_400;
 
-    /// A self-signed certificate valid from `not_before` to `not_after` (Unix seconds).
-    pub fn cert(cn: &str, rsa: bool, not_before: i64, not_after: i64) -> Vec<u8> {
-        let key = if rsa {
-            rcgen::KeyPair::from_pem(RSA_KEY).unwrap()
-        } else {
-            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap()
-        };
+    /// One RSA-2048 key for the whole test process, generated when first used: every RSA
+    /// certificate below is a new certificate for it, with its own subject and dates.
+    static RSA: LazyLock<SigningCredential> = LazyLock::new(SigningCredential::generate);
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    fn params(cn: &str) -> rcgen::CertificateParams {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, cn);
-        params.not_before = time::OffsetDateTime::from_unix_timestamp(not_before).unwrap();
-        params.not_after = time::OffsetDateTime::from_unix_timestamp(not_after).unwrap();
+        params
+    }
+
+    /// A self-signed certificate valid from `not_before` to `not_after` (Unix seconds): RSA
+    /// 2048 or, when `rsa` is false, EC P-256 (a fresh key).
+    pub fn cert(cn: &str, rsa: bool, not_before: i64, not_after: i64) -> Vec<u8> {
+        if rsa {
+            return RSA
+                .with_validity(at(not_before), at(not_after))
+                .and_then(|c| c.with_subject(cn))
+                .unwrap()
+                .certificate_der()
+                .to_vec();
+        }
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = params(cn);
+        params.not_before = at(not_before);
+        params.not_after = at(not_after);
         params.self_signed(&key).unwrap().der().to_vec()
     }
 
-    pub fn pem_der(pem: &str) -> Vec<u8> {
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap()
+    /// A public key without its private half, as rcgen certifies it: `der` is the content
+    /// of the SubjectPublicKeyInfo's BIT STRING, `algorithm` names its key type.
+    struct PublicKey {
+        der: Vec<u8>,
+        algorithm: &'static rcgen::SignatureAlgorithm,
+    }
+
+    impl rcgen::PublicKeyData for PublicKey {
+        fn der_bytes(&self) -> &[u8] {
+            &self.der
+        }
+        fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+            self.algorithm
+        }
+    }
+
+    /// A certificate for `key`, issued by a throwaway EC P-256 CA, which signs
+    /// `signed_as(to-be-signed bytes)`: the bytes themselves, except for P-521 below.
+    fn issued(cn: &str, key: &PublicKey, signed_as: fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+        struct Ca(rcgen::KeyPair, fn(&[u8]) -> Vec<u8>);
+        impl rcgen::PublicKeyData for Ca {
+            fn der_bytes(&self) -> &[u8] {
+                self.0.der_bytes()
+            }
+            fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+                self.0.algorithm()
+            }
+        }
+        impl rcgen::SigningKey for Ca {
+            fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+                self.0.sign(&(self.1)(msg))
+            }
+        }
+        let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca = rcgen::Issuer::new(params("Test CA"), Ca(ca_key, signed_as));
+        params(cn).signed_by(key, &ca).unwrap().der().to_vec()
+    }
+
+    /// A certificate for a fresh RSA key of 1024 bits, which the card refuses as too weak.
+    pub fn rsa_1024_cert() -> Vec<u8> {
+        use rsa::pkcs1::EncodeRsaPublicKey;
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 1024).unwrap();
+        let key = PublicKey {
+            der: private.to_public_key().to_pkcs1_der().unwrap().into_vec(),
+            algorithm: &rcgen::PKCS_RSA_SHA256,
+        };
+        issued("Weak RSA", &key, <[u8]>::to_vec)
+    }
+
+    /// `06 05 2B 81 04 00 22`, the DER of secp384r1 (1.3.132.0.34); secp521r1 (1.3.132.0.35)
+    /// is as long and differs only in its last byte.
+    const SECP384R1: [u8; 7] = [0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+    const SECP521R1_LAST: u8 = 0x23;
+
+    /// `bytes` with its one secp384r1 OID renamed secp521r1.
+    fn p384_to_p521(bytes: &[u8]) -> Vec<u8> {
+        let at: Vec<usize> = bytes
+            .windows(SECP384R1.len())
+            .enumerate()
+            .filter(|(_, w)| *w == SECP384R1)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 1, "exactly one secp384r1 OID");
+        let mut out = bytes.to_vec();
+        out[at[0] + SECP384R1.len() - 1] = SECP521R1_LAST;
+        out
+    }
+
+    /// A certificate for an EC key on P-521, a curve the card refuses.
+    ///
+    /// rcgen on ring cannot name P-521, so the certificate is issued for the key labelled
+    /// P-384 and the label is changed to P-521 both in what the CA signs and in the
+    /// result: the certificate is well-formed and its signature verifies. The key is the
+    /// curve's base point G (a valid P-521 public key, from SEC 2), which signs nothing.
+    pub fn ec_p521_cert() -> Vec<u8> {
+        let g = hex::decode(concat!(
+            "04",
+            "00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66",
+            "011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650",
+        ))
+        .unwrap();
+        let key = PublicKey {
+            der: g,
+            algorithm: &rcgen::PKCS_ECDSA_P384_SHA384,
+        };
+        p384_to_p521(&issued("P-521", &key, p384_to_p521))
     }
 
     pub fn b64(der: &[u8]) -> String {
@@ -796,13 +895,13 @@ mod tests {
 
     #[test]
     fn weak_or_unsupported_keys_are_refused_with_their_reason() {
-        let weak = pem_der(RSA_1024_CERT);
+        let weak = rsa_1024_cert();
         assert_eq!(
             IdpCertificate::from_der(&weak),
             Err(CertificateError::WeakRsa { bits: 1024 })
         );
         assert_eq!(
-            IdpCertificate::from_der(&pem_der(EC_P521_CERT)),
+            IdpCertificate::from_der(&ec_p521_cert()),
             Err(CertificateError::Curve)
         );
         let e = parse(&entra_metadata(ENTITY, SSO, &[&good_cert(), &weak])).unwrap_err();
