@@ -329,6 +329,22 @@ async fn an_entra_shaped_response_provisions_the_user_and_lands_on_their_dashboa
         .await
         .unwrap();
     assert_eq!(dashboard.status(), StatusCode::OK);
+    // Admin → Users says how she signs in.
+    let users = app
+        .signed_in("acme", "admin@acme.test")
+        .await
+        .get(app.url("acme", "/admin/users?q=ada"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = users
+        .split("<tr")
+        .find(|r| r.contains(ADA))
+        .expect("Ada's row");
+    assert!(row.contains("SAML"), "{row}");
 }
 
 #[tokio::test]
