@@ -602,4 +602,54 @@ mod tests {
         assert_ne!(tampered, xml);
         assert_eq!(c.verify_xml(&tampered), Err(Rejection::SignatureInvalid));
     }
+
+    /// A deterministic stand-in for the fuzz target, run with every test: thousands of
+    /// byte changes to a valid response never panic, and whatever still verifies says
+    /// exactly what the IdP signed (only the unsigned envelope may have changed).
+    #[test]
+    fn mutations_never_change_what_a_verified_assertion_says() {
+        let c = case();
+        let xml = c.builder().build().unwrap().into_bytes();
+        let original = c.verify_xml(std::str::from_utf8(&xml).unwrap()).unwrap();
+        let mut seed: u64 = 0x5eed_cafe_f00d_1234;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let mut m = xml.clone();
+            match next() % 3 {
+                0 => {
+                    let i = (next() as usize) % m.len();
+                    const BYTES: &[u8] = b"<>/=\"a_ !-&;x0";
+                    m[i] = BYTES[(next() as usize) % BYTES.len()];
+                }
+                1 => {
+                    let i = (next() as usize) % m.len();
+                    m.truncate(i);
+                }
+                _ => {
+                    let i = (next() as usize) % m.len();
+                    let j = (next() as usize) % m.len();
+                    let chunk = m[i.min(j)..i.max(j).min(i.min(j) + 64)].to_vec();
+                    let at = (next() as usize) % m.len();
+                    m.splice(at..at, chunk);
+                }
+            }
+            match verify(&b64(&String::from_utf8_lossy(&m)), &c.expected()) {
+                Ok(a) => {
+                    accepted += 1;
+                    assert_eq!(a, original, "a change altered what the assertion says");
+                }
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(
+            refused > 2000 && accepted > 0,
+            "{accepted} accepted, {refused} refused"
+        );
+    }
 }
