@@ -3,6 +3,7 @@
 //! here; the account rules are the identity core's (`auth::sign_in`), as for OIDC.
 
 pub mod authn_request;
+pub mod crypto;
 pub mod identity;
 pub mod idp_metadata;
 pub mod response;

@@ -23,9 +23,10 @@ use std::sync::LazyLock;
 use base64::Engine;
 use xml_sec::api::Operation;
 use xml_sec::policy::{CompiledPolicies, PolicyCompileContext, PolicyCompiler, PolicyProfile};
-use xml_sec::provider::RustCryptoProvider;
 use xml_sec::xmldsig::{SignatureAlgorithm, VerificationKey, VerificationRequest};
 use xml_sec::{XmlDomNode, XmlSecurity};
+
+use super::crypto::RingRsaProvider;
 
 pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
@@ -150,7 +151,7 @@ pub enum Rejection {
 }
 
 static POLICIES: LazyLock<Result<CompiledPolicies, String>> = LazyLock::new(|| {
-    PolicyCompiler::new(PolicyProfile::SecureSaml, &RustCryptoProvider, None)
+    PolicyCompiler::new(PolicyProfile::SecureSaml, &RingRsaProvider, None)
         .and_then(|c| {
             c.compile(&PolicyCompileContext {
                 external_resources: false,
@@ -166,7 +167,7 @@ fn security() -> Result<XmlSecurity<'static>, Rejection> {
     let policies = POLICIES
         .as_ref()
         .map_err(|e| Rejection::Malformed(format!("verification policy: {e}")))?;
-    XmlSecurity::new(policies, &RustCryptoProvider)
+    XmlSecurity::new(policies, &RingRsaProvider)
         .map_err(|e| Rejection::Malformed(format!("verification policy: {e}")))
 }
 
