@@ -8,7 +8,9 @@
 //!   *after its commit* (the entry remembers the change counter read *before* its query, so
 //!   a read racing a write is never kept);
 //! - another process writing the same SQLite file (the `ontrackio user …` commands) says so
-//!   through [`OutsideChanges`], checked with one `fstat` before any entry is trusted;
+//!   through [`OutsideChanges`], checked with one `fstat` at most every [`CHECK_INTERVAL`]
+//!   before any entry is trusted, and its command returns only after that interval, so
+//!   the next request after it sees the change;
 //! - an entry is reread at least every [`MAX_AGE_SECS`] whatever happens, so a write path
 //!   that forgot to say so cannot keep a stale answer for long;
 //! - on PostgreSQL, other nodes and the command-line tool write too: the database announces
@@ -30,6 +32,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use tokio::sync::broadcast;
@@ -151,9 +154,8 @@ impl<V> SessionCache<V> {
             return None;
         }
         if let Some(outside) = &self.outside
-            && outside.changed()
+            && !outside.seen_everything(|| self.forget_all())
         {
-            self.forget_all();
             return None;
         }
         let entries = self.entries.read();
@@ -234,19 +236,39 @@ impl<V> SessionCache<V> {
 /// Written here because SQLite offers no notification between processes (`PRAGMA
 /// data_version` also counts this process's own connections, so it would change on every
 /// sign-in), and a file watcher would add a thread and a crate for what one `fstat` does.
+///
+/// The `fstat` runs at most once per [`CHECK_INTERVAL`], not on every page (it was a tenth
+/// of a cached page's CPU, all of it in the kernel). The guarantee stays the same — **every
+/// request that starts after [`OutsideChanges::announce`] has returned sees the change** —
+/// because `announce` returns only [`CHECK_INTERVAL`] after its write: a request skips the
+/// `fstat` only if a check *began* less than [`CHECK_INTERVAL`] before it, so after the
+/// write, and that check's time is recorded only once it has emptied the cache (both on
+/// `CLOCK_MONOTONIC`, one clock for every process on the machine).
 pub struct OutsideChanges {
     file: File,
     seen_len: AtomicU64,
+    /// What the check times are counted from.
+    epoch: Instant,
+    /// When (ns after `epoch`) the latest completed check began.
+    checked_at: AtomicU64,
 }
+
+/// How long a check of the change file is relied upon: the longest a running server may
+/// go without looking, and how long [`OutsideChanges::announce`] waits after its write.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(10);
 
 impl OutsideChanges {
     /// Opens (creating) the signal file beside a SQLite database file.
     pub fn open(database_path: &std::path::Path) -> std::io::Result<Self> {
+        // The epoch first: the length read below is the check that began at it.
+        let epoch = Instant::now();
         let file = Self::open_file(&Self::path_for(database_path))?;
         let len = file.metadata()?.len();
         Ok(Self {
             file,
             seen_len: AtomicU64::new(len),
+            epoch,
+            checked_at: AtomicU64::new(0),
         })
     }
 
@@ -264,19 +286,49 @@ impl OutsideChanges {
             .open(path)
     }
 
-    /// Tells a running server on the same file that users or sessions changed.
+    /// Tells a running server on the same file that users or sessions changed; returns
+    /// once every request it starts from then on sees the change ([`CHECK_INTERVAL`] after
+    /// the write: a command-line tool waits 10 ms per change).
     pub fn announce(database_path: &std::path::Path) -> std::io::Result<()> {
         use std::io::Write;
-        Self::open_file(&Self::path_for(database_path))?.write_all(b".")
+        Self::open_file(&Self::path_for(database_path))?.write_all(b".")?;
+        let written = Instant::now();
+        // `sleep` may wake early on some systems; the clock decides.
+        while let Some(left) = CHECK_INTERVAL.checked_sub(written.elapsed()) {
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left);
+        }
+        Ok(())
     }
 
-    /// Whether another process announced a change since the last call. An unreadable
-    /// file counts as a change: the cache is then bypassed, never trusted blindly.
-    fn changed(&self) -> bool {
-        let Ok(len) = self.file.metadata().map(|m| m.len()) else {
+    /// Whether nothing another process announced is unseen: false after a change (once
+    /// `forget` has run) or when the file cannot be read — the cache is then bypassed,
+    /// never trusted blindly. Looks at the file only if the latest check began
+    /// [`CHECK_INTERVAL`] ago or more.
+    fn seen_everything(&self, forget: impl FnOnce()) -> bool {
+        let now = self.nanos_since_epoch();
+        if now.saturating_sub(self.checked_at.load(SeqCst)) < CHECK_INTERVAL.as_nanos() as u64 {
             return true;
+        }
+        let Ok(len) = self.file.metadata().map(|m| m.len()) else {
+            forget();
+            return false;
         };
-        self.seen_len.swap(len, SeqCst) != len
+        // The length is recorded, and the check's time, only after `forget`: whoever reads
+        // either may rely on the cache holding nothing from before the change.
+        let unseen = self.seen_len.load(SeqCst) != len;
+        if unseen {
+            forget();
+            self.seen_len.store(len, SeqCst);
+        }
+        self.checked_at.fetch_max(now, SeqCst);
+        !unseen
+    }
+
+    fn nanos_since_epoch(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -411,5 +463,25 @@ mod tests {
         // Reread after the announcement, it is trusted again.
         c.keep(c.ticket(), "h", session(user("a")), 100);
         assert!(c.get("h", 100).is_some());
+    }
+
+    #[test]
+    fn the_change_file_is_looked_at_at_most_once_per_interval_and_a_change_seen_within_it() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let c =
+            SessionCache::<()>::enabled(Some(OutsideChanges::open(&db).unwrap()), single_node());
+        std::thread::sleep(CHECK_INTERVAL);
+        c.keep(c.ticket(), "h", session(user("a")), 100);
+        assert!(c.get("h", 100).is_some(), "checked the file, nothing new");
+        // A write that does not wait as `announce` does may go unseen for a moment, never
+        // for longer than the interval.
+        OutsideChanges::open_file(&OutsideChanges::path_for(&db))
+            .unwrap()
+            .write_all(b".")
+            .unwrap();
+        std::thread::sleep(CHECK_INTERVAL);
+        assert!(c.get("h", 100).is_none());
     }
 }
