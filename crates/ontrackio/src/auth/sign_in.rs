@@ -175,6 +175,31 @@ pub enum Outcome {
     Refused(Refusal),
 }
 
+/// A person's first and last name from what a provider sent: its given and family names,
+/// else its display name split at the last space (profile claims are never guaranteed);
+/// `None` when it sent none. Each part is trimmed and kept to 100 characters.
+pub fn person_names(
+    given: Option<&str>,
+    family: Option<&str>,
+    display: Option<&str>,
+) -> Option<(String, String)> {
+    let clean = |s: Option<&str>| {
+        s.map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(100).collect::<String>())
+    };
+    let first = clean(given);
+    let last = clean(family);
+    if first.is_some() || last.is_some() {
+        return Some((first.unwrap_or_default(), last.unwrap_or_default()));
+    }
+    let display = clean(display)?;
+    Some(match display.rsplit_once(' ') {
+        Some((f, l)) => (f.trim().to_string(), l.trim().to_string()),
+        None => (display, String::new()),
+    })
+}
+
 /// Where a user lands after signing in, by any method: a safe `return_to`; else a user
 /// provisioned by this very sign-in starts on My → Dashboard; else by role, admins and
 /// super-admins on Admin → Dashboard, everyone else on My → Dashboard.

@@ -105,12 +105,8 @@ pub async fn start(
     }
     let settings = state.saml_settings(&ws).await?;
     // A test may run before SAML is switched on: that is what it is for.
-    let usable = test || settings.enabled;
-    let (true, Some(sso_url), false) = (
-        usable,
-        settings.sso_url(),
-        settings.usable_certificates(store::now()).is_empty(),
-    ) else {
+    let usable = (test || settings.enabled) && settings.has_usable_certificate(store::now());
+    let Some(sso_url) = settings.sso_url().filter(|_| usable) else {
         return not_available(&ws).respond(StatusCode::NOT_FOUND, SAML, jar, https);
     };
     let return_to = if test {

@@ -64,21 +64,12 @@ pub fn choose_email(c: &Claims) -> Option<ChosenEmail> {
 /// Names for a new user: the token's given and family names, else `name` split at its
 /// last space (profile claims are "never guaranteed to be present").
 pub fn names(c: &Claims) -> (String, String) {
-    let clean = |s: Option<&str>| {
-        s.map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(100).collect::<String>())
-    };
-    let first = clean(c.given_name.as_deref());
-    let last = clean(c.family_name.as_deref());
-    if first.is_some() || last.is_some() {
-        return (first.unwrap_or_default(), last.unwrap_or_default());
-    }
-    let display = clean(c.name.as_deref()).unwrap_or_default();
-    match display.rsplit_once(' ') {
-        Some((f, l)) => (f.trim().to_string(), l.trim().to_string()),
-        None => (display, String::new()),
-    }
+    sign_in::person_names(
+        c.given_name.as_deref(),
+        c.family_name.as_deref(),
+        c.name.as_deref(),
+    )
+    .unwrap_or_default()
 }
 
 /// The identity a validated token describes.

@@ -95,21 +95,11 @@ pub fn external_identity(
 }
 
 fn names(a: &Assertion) -> Option<(String, String)> {
-    let clean = |s: Option<&str>| {
-        s.map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.chars().take(100).collect::<String>())
-    };
-    let first = clean(a.first(claims::GIVEN_NAME));
-    let last = clean(a.first(claims::SURNAME));
-    if first.is_some() || last.is_some() {
-        return Some((first.unwrap_or_default(), last.unwrap_or_default()));
-    }
-    let display = clean(a.first(claims::DISPLAY_NAME))?;
-    Some(match display.rsplit_once(' ') {
-        Some((f, l)) => (f.trim().to_string(), l.trim().to_string()),
-        None => (display, String::new()),
-    })
+    crate::auth::sign_in::person_names(
+        a.first(claims::GIVEN_NAME),
+        a.first(claims::SURNAME),
+        a.first(claims::DISPLAY_NAME),
+    )
 }
 
 /// `_` + the flow's random state: an `xs:ID` (an NCName) that nobody else can predict.

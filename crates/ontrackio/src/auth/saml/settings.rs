@@ -78,7 +78,13 @@ impl SamlSettings {
     }
 
     pub fn is_complete_at(&self, now: i64) -> bool {
-        self.enabled && !self.usable_certificates(now).is_empty()
+        self.enabled && self.has_usable_certificate(now)
+    }
+
+    /// Whether a signature could be checked at `now` (the login page asks on every
+    /// render, so without copying the certificates).
+    pub fn has_usable_certificate(&self, now: i64) -> bool {
+        self.certificates().iter().any(|c| c.usable_at(now))
     }
 
     /// The IdP's certificates a signature may be checked with at `now` (expired ones and

@@ -270,7 +270,7 @@ async fn view(
         domains_edit_url: card::DOMAINS_EDITED_AT,
         health: health(row),
         test_url: TEST_SIGN_IN,
-        can_test: !s.usable_certificates(now).is_empty(),
+        can_test: s.has_usable_certificate(now),
         warning_days: EXPIRY_WARNING_DAYS,
     })
 }
