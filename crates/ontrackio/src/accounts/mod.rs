@@ -16,6 +16,7 @@
 mod error;
 mod scim;
 
+use crate::auth::session_cache::Ticket;
 use secrecy::SecretString;
 
 use crate::audit::{self, Actor, Origin, actions};
@@ -34,6 +35,21 @@ pub const SETUP_LINK_SECS: i64 = 24 * 3600;
 /// process's, or a running server's on the same SQLite file) reread them at once.
 pub trait ChangeNotifier: Send + Sync {
     fn user_changed(&self, user: &UserId);
+
+    /// Taken before a transaction that reads its user back (see
+    /// [`ChangeNotifier::own_write_committed`]); `None` without a cache.
+    fn ticket(&self) -> Option<Ticket> {
+        None
+    }
+
+    /// [`ChangeNotifier::user_changed`] after such a transaction committed: answers the
+    /// ticket with which the row it read back may be kept, if it may
+    /// ([`SessionCache::forget_own_write`](crate::auth::session_cache::SessionCache::forget_own_write)).
+    fn own_write_committed(&self, user: &UserId, since: Option<Ticket>) -> Option<Ticket> {
+        let _ = since;
+        self.user_changed(user);
+        None
+    }
 }
 
 /// For callers with no cache to tell (seeding before the server starts).
@@ -46,6 +62,20 @@ impl ChangeNotifier for NoCache {
 impl<V: Send + Sync> ChangeNotifier for crate::auth::session_cache::SessionCache<V> {
     fn user_changed(&self, user: &UserId) {
         self.forget_user(user);
+    }
+
+    fn ticket(&self) -> Option<Ticket> {
+        Some(crate::auth::session_cache::SessionCache::ticket(self))
+    }
+
+    fn own_write_committed(&self, user: &UserId, since: Option<Ticket>) -> Option<Ticket> {
+        match since {
+            Some(since) => self.forget_own_write(user, since),
+            None => {
+                self.forget_user(user);
+                None
+            }
+        }
     }
 }
 

@@ -52,30 +52,46 @@ pub async fn create(
     ip: &str,
     user_agent: &str,
 ) -> Result<SessionToken, sqlx::Error> {
-    let (token, statement) = create_statement(workspace, user, ip, user_agent);
-    statement.execute(conn).await?;
-    Ok(token)
+    let created = create_statement(workspace, user, ip, user_agent);
+    created.statement.execute(conn).await?;
+    Ok(created.token)
 }
 
-/// [`create`] as a statement for a [`Batch`](crate::store::batch::Batch), with the token
-/// it will store the hash of.
+/// A session about to be written: the token it stores the hash of, and its times.
+pub struct Created {
+    pub token: SessionToken,
+    pub statement: store::batch::Statement,
+    /// Also its `last_seen_at`.
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// [`create`] as a statement for a [`Batch`](crate::store::batch::Batch).
 pub fn create_statement(
     workspace: &WorkspaceId,
     user: &UserId,
     ip: &str,
     user_agent: &str,
-) -> (SessionToken, store::batch::Statement) {
+) -> Created {
     let token = SessionToken::generate();
     let ua: String = user_agent.chars().take(300).collect();
+    let created_at = store::now();
+    let expires_at = created_at + ABSOLUTE_TIMEOUT_SECS;
     let statement = store::sessions::insert_statement(store::sessions::NewSession {
         token_hash: &token.hash(),
         workspace,
         user,
-        expires_at: store::now() + ABSOLUTE_TIMEOUT_SECS,
+        created_at,
+        expires_at,
         ip,
         user_agent: &ua,
     });
-    (token, statement)
+    Created {
+        token,
+        statement,
+        created_at,
+        expires_at,
+    }
 }
 
 /// Whether a stored session is still alive at `now`.

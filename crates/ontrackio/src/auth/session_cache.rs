@@ -202,6 +202,23 @@ impl<V> SessionCache<V> {
         }
     }
 
+    /// [`SessionCache::forget_user`] after a write of the caller's own that read the user's
+    /// row back inside its transaction (a sign-in: its landing page then needs no read).
+    /// Answers the ticket with which that row may be kept if nothing at all was forgotten
+    /// between `since`, taken before the transaction, and this call: a write committed
+    /// meanwhile by anyone else could be missing from the row. (Per user it cannot be
+    /// told: another writer's count and stripe are two steps, and a count taken before
+    /// ours can reach its stripe after.) Anything forgotten later refuses it as usual.
+    pub fn forget_own_write(&self, user: &UserId, since: Ticket) -> Option<Ticket> {
+        if !self.enabled {
+            return None;
+        }
+        let n = self.counter.fetch_add(1, SeqCst) + 1;
+        self.stripe(user).fetch_max(n, SeqCst);
+        self.announce(|| Forgotten::User(user.clone()));
+        (n == since.0 + 1).then_some(Ticket(n))
+    }
+
     /// After a write that may concern anybody.
     pub fn forget_all(&self) {
         if self.enabled {
@@ -387,6 +404,47 @@ mod tests {
         assert!(c.get("h2", 101).is_some());
         c.forget_all();
         assert!(c.get("h2", 101).is_none());
+    }
+
+    #[test]
+    fn a_sign_ins_own_write_is_kept_only_if_nothing_else_was_forgotten_meanwhile() {
+        let c = SessionCache::<()>::enabled(None, single_node());
+        let a = UserId::from_db("a".to_string());
+        // Alone: the row its transaction read back may be kept, and is answered.
+        let since = c.ticket();
+        let t = c
+            .forget_own_write(&a, since)
+            .expect("nothing else happened");
+        c.keep(t, "h1", session(user("a")), 100);
+        assert!(c.get("h1", 100).is_some());
+        // Its own write still forgot the user's other sessions.
+        let other = c.ticket();
+        c.keep(other, "h2", session(user("a")), 100);
+        let since = c.ticket();
+        assert!(c.forget_own_write(&a, since).is_some());
+        assert!(
+            c.get("h2", 100).is_none(),
+            "the user's older session is reread"
+        );
+        // Anyone else's write between the ticket and the commit: the row may miss it.
+        let since = c.ticket();
+        c.forget_user(&UserId::from_db("b".to_string()));
+        assert!(c.forget_own_write(&a, since).is_none());
+        let since = c.ticket();
+        c.forget_all();
+        assert!(c.forget_own_write(&a, since).is_none());
+        // A change after it is kept refuses it as any entry.
+        let since = c.ticket();
+        let t = c.forget_own_write(&a, since).unwrap();
+        c.keep(t, "h3", session(user("a")), 100);
+        c.forget_user(&a);
+        assert!(c.get("h3", 100).is_none());
+        // And one that lands between the commit and the keep is not kept at all.
+        let since = c.ticket();
+        let t = c.forget_own_write(&a, since).unwrap();
+        c.forget_user(&a);
+        c.keep(t, "h4", session(user("a")), 100);
+        assert!(c.get("h4", 100).is_none());
     }
 
     #[test]

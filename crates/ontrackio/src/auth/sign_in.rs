@@ -8,6 +8,7 @@ use crate::audit::{self, Actor, Origin, actions};
 use crate::auth::policy::{self, ChosenEmail, Decision, Existing, Refusal};
 use crate::auth::role_mapping::DirectoryRole;
 use crate::auth::session;
+use crate::auth::session_cache::Ticket;
 use crate::crypto::SessionToken;
 use crate::domain::{EmailDomain, ReturnTo, Role, UserId, UserStatus};
 use crate::store::batch::{Batch, Statement};
@@ -171,8 +172,21 @@ pub enum Outcome {
         user: UserId,
         token: SessionToken,
         landing: String,
+        /// The new session as its transaction wrote it, when the session cache may keep it.
+        fresh: Option<Fresh>,
     },
     Refused(Refusal),
+}
+
+/// A session just written and its user's row as the same transaction read it back
+/// (`RETURNING`), with the ticket to keep them by (`web::session::remember_new`): the
+/// landing page is then answered without a database read.
+pub struct Fresh {
+    pub ticket: Ticket,
+    pub user: std::sync::Arc<User>,
+    /// Also the session's `last_seen_at`.
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// A person's first and last name from what a provider sent: its given and family names,
@@ -241,27 +255,57 @@ pub async fn sign_in(
     notify: &dyn ChangeNotifier,
     attempt: Attempt<'_>,
 ) -> Result<Outcome, sqlx::Error> {
-    match apply(db, &attempt).await {
-        Err(e) if store::is_unique_violation(&e) => {}
-        Ok(Outcome::SignedIn {
+    match attempt_once(db, notify, &attempt).await {
+        Err(e) if store::is_unique_violation(&e) => attempt_once(db, notify, &attempt).await,
+        other => other,
+    }
+}
+
+/// [`apply`], then the cache told: a signed-in user's sessions (their names and last
+/// sign-in changed) are forgotten, and the new one kept if nothing else changed meanwhile.
+async fn attempt_once(
+    db: &Db,
+    notify: &dyn ChangeNotifier,
+    attempt: &Attempt<'_>,
+) -> Result<Outcome, sqlx::Error> {
+    let since = notify.ticket();
+    let outcome = apply(db, attempt).await?;
+    Ok(match outcome {
+        Written::SignedIn {
             user,
             token,
             landing,
-        }) => {
-            notify.user_changed(&user);
-            return Ok(Outcome::SignedIn {
+            row,
+        } => {
+            let ticket = notify.own_write_committed(&user, since);
+            Outcome::SignedIn {
+                fresh: ticket
+                    .zip(row)
+                    .map(|(ticket, (user, created_at, expires_at))| Fresh {
+                        ticket,
+                        user,
+                        created_at,
+                        expires_at,
+                    }),
                 user,
                 token,
                 landing,
-            });
+            }
         }
-        other => return other,
-    }
-    let outcome = apply(db, &attempt).await?;
-    if let Outcome::SignedIn { user, .. } = &outcome {
-        notify.user_changed(user);
-    }
-    Ok(outcome)
+        Written::Refused(r) => Outcome::Refused(r),
+    })
+}
+
+/// What one transaction wrote.
+enum Written {
+    SignedIn {
+        user: UserId,
+        token: SessionToken,
+        landing: String,
+        /// The user's row read back, the session's creation and expiry.
+        row: Option<(std::sync::Arc<User>, i64, i64)>,
+    },
+    Refused(Refusal),
 }
 
 fn existing(u: &User) -> Existing {
@@ -307,7 +351,7 @@ fn link_identity(
 /// as one (the workspace row locked first, as every such change does: `accounts`); the
 /// sign-in then goes on with the role kept, and its row says why. `Ok(false)`: kept.
 async fn change_role_by_directory(
-    tx: &mut store::Tx,
+    tx: &mut impl SignInTx,
     writes: &mut Batch,
     a: &Attempt<'_>,
     user: &UserId,
@@ -318,19 +362,22 @@ async fn change_role_by_directory(
     let p = a.identity.provider;
     let mut details = serde_json::json!({"from": old.as_str(), "to": new.as_str()});
     if old == Role::SuperAdmin {
-        store::workspaces::lock(&mut **tx, ws).await?;
-        let others = store::users::count_other_sign_in_super_admins(&mut **tx, ws, user).await?;
+        tx.execute(store::workspaces::lock_statement(ws)).await?;
+        let others = tx
+            .count(store::users::count_other_sign_in_super_admins_statement(
+                ws, user,
+            ))
+            .await?;
         if others == 0 {
             details["kept"] = "the last super-admin who can sign in keeps the role".into();
-            audit::record(
-                tx,
+            tx.execute(audit::statement(
                 ws,
                 Actor::System(p.system_actor()),
                 actions::ROLE_CHANGE_BY_DIRECTORY_REFUSED,
                 user.as_str(),
                 a.requester.origin(),
                 details,
-            )
+            ))
             .await?;
             return Ok(false);
         }
@@ -351,20 +398,125 @@ async fn change_role_by_directory(
     Ok(true)
 }
 
-async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
+/// What the sign-in's transaction asks of the database. Two implementations run the same
+/// rules: sqlx's transaction (PostgreSQL, and SQLite when [`store::sync_sqlite`] is busy)
+/// and SQLite's synchronous connection, whose futures are always ready.
+trait SignInTx {
+    async fn user(&mut self, query: Statement) -> Result<Option<User>, sqlx::Error>;
+    /// A query answering one row with an integer column `n`.
+    async fn count(&mut self, query: Statement) -> Result<i64, sqlx::Error>;
+    async fn execute(&mut self, statement: Statement) -> Result<(), sqlx::Error>;
+    /// Runs the writes; answers the user's row of the one pushed with `push_returning`.
+    async fn batch(&mut self, writes: Batch) -> Result<Option<User>, sqlx::Error>;
+}
+
+struct PooledTx(store::Tx, store::Backend);
+
+impl SignInTx for PooledTx {
+    async fn user(&mut self, query: Statement) -> Result<Option<User>, sqlx::Error> {
+        query
+            .fetch_optional(&mut *self.0)
+            .await?
+            .map(|r| store::users::from_row(&r))
+            .transpose()
+    }
+    async fn count(&mut self, query: Statement) -> Result<i64, sqlx::Error> {
+        use sqlx::Row;
+        query.fetch_one(&mut *self.0).await?.try_get("n")
+    }
+    async fn execute(&mut self, statement: Statement) -> Result<(), sqlx::Error> {
+        statement.execute(&mut *self.0).await
+    }
+    async fn batch(&mut self, writes: Batch) -> Result<Option<User>, sqlx::Error> {
+        writes
+            .execute(&mut self.0, self.1)
+            .await?
+            .map(|r| store::users::from_row(&r))
+            .transpose()
+    }
+}
+
+impl SignInTx for store::sync_sqlite::SyncTx<'_> {
+    async fn user(&mut self, query: Statement) -> Result<Option<User>, sqlx::Error> {
+        self.fetch_optional(&query, |r| store::users::from_row(r))
+    }
+    async fn count(&mut self, query: Statement) -> Result<i64, sqlx::Error> {
+        use store::users::Columns;
+        self.fetch_optional(&query, |r| r.int("n"))?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+    async fn execute(&mut self, statement: Statement) -> Result<(), sqlx::Error> {
+        store::sync_sqlite::SyncTx::execute(self, &statement)
+    }
+    async fn batch(&mut self, writes: Batch) -> Result<Option<User>, sqlx::Error> {
+        let (statements, returning) = writes.into_statements();
+        let mut row = None;
+        for (i, s) in statements.iter().enumerate() {
+            if Some(i) == returning {
+                row = self.fetch_optional(s, |r| store::users::from_row(r))?;
+            } else {
+                store::sync_sqlite::SyncTx::execute(self, s)?;
+            }
+        }
+        Ok(row)
+    }
+}
+
+/// The outcome of a future that never waits, which is what [`SignInTx`]'s synchronous
+/// implementation gives: it is polled once, on the calling thread.
+fn ready<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// One attempt in one transaction, committed unless it failed.
+async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Written, sqlx::Error> {
+    if let Some(writer) = db.sync_writer() {
+        let ran = writer.transaction(|tx| {
+            ready(decide_and_write(tx, a)).unwrap_or_else(|| {
+                Err(sqlx::Error::Protocol(
+                    "the synchronous sign-in transaction waited".into(),
+                ))
+            })
+        });
+        if let store::sync_sqlite::Ran::Done(outcome) = ran {
+            return outcome;
+        }
+    }
+    let mut tx = PooledTx(db.begin().await?, db.backend());
+    let outcome = decide_and_write(&mut tx, a).await?;
+    tx.0.commit().await?;
+    Ok(outcome)
+}
+
+/// The sign-in's reads, the policy's decision and its writes, in the caller's transaction
+/// (committed by the caller whatever the outcome: a refusal writes its audit row).
+async fn decide_and_write(tx: &mut impl SignInTx, a: &Attempt<'_>) -> Result<Written, sqlx::Error> {
     let id = a.identity;
     let p = id.provider;
     let ws = &a.workspace.id;
     let origin = a.requester.origin();
     let chosen = id.email.as_ref();
-    let mut tx = db.begin().await?;
-    let by_identity =
-        store::user_identities::find_user(&mut *tx, ws, p.key(), &id.issuer, &id.subject).await?;
+    let by_identity = tx
+        .user(store::user_identities::find_user_statement(
+            ws,
+            p.key(),
+            &id.issuer,
+            &id.subject,
+        ))
+        .await?;
     // The user holding the email matters only when no identity matched, or when the
     // provider changed the address of the one that did (is the new one taken?).
     let by_email = match (chosen, &by_identity) {
         (Some(c), Some(u)) if existing(u).email_normalized == c.email.normalized() => None,
-        (Some(c), _) => store::users::find_by_email(&mut *tx, ws, &c.email).await?,
+        (Some(c), _) => {
+            tx.user(store::users::find_by_email_statement(ws, &c.email))
+                .await?
+        }
         (None, _) => None,
     };
     let decision = policy::decide(&policy::Input {
@@ -389,9 +541,16 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
         Decision::Refuse(r) => {
             let mut d = details;
             d["reason"] = r.audit_reason().into();
-            audit::record(&mut tx, ws, system, p.refused_action(), &target, origin, d).await?;
-            tx.commit().await?;
-            return Ok(Outcome::Refused(r));
+            tx.execute(audit::statement(
+                ws,
+                system,
+                p.refused_action(),
+                &target,
+                origin,
+                d,
+            ))
+            .await?;
+            return Ok(Written::Refused(r));
         }
         Decision::Provision => {
             let c = chosen.expect("the policy provisions only with an email");
@@ -413,7 +572,7 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             writes.push(insert);
             let audit = (p.provisioned_action(), c.email.as_str());
             link_identity(&mut writes, a, &user, audit, &details);
-            writes.push(store::users::record_login_statement(&user, a.requester.ip));
+            writes.push_returning(store::users::record_login_statement(&user, a.requester.ip));
             (user, role, true)
         }
         Decision::SignIn {
@@ -428,19 +587,20 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             }
             let c = chosen.expect("the policy signs in only with an email");
             if update_email {
-                store::users::set_email(&mut *tx, &user, &c.email).await?;
+                tx.execute(store::users::set_email_statement(&user, &c.email))
+                    .await?;
             }
             let role = match id.directory_role.change_for(role) {
                 None => role,
                 Some(new) => {
                     let changed =
-                        change_role_by_directory(&mut tx, &mut writes, a, &user, role, new).await?;
+                        change_role_by_directory(tx, &mut writes, a, &user, role, new).await?;
                     if changed { new } else { role }
                 }
             };
             // Cached names follow the directory, where it has them; one statement with
             // the last-login update and the verified mark.
-            writes.push(store::users::record_login_with_profile_statement(
+            writes.push_returning(store::users::record_login_with_profile_statement(
                 &user,
                 a.requester.ip,
                 id.directory_names
@@ -451,9 +611,8 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
             (user, role, false)
         }
     };
-    let (token, session) =
-        session::create_statement(ws, &user, a.requester.ip, a.requester.user_agent);
-    writes.push(session);
+    let session = session::create_statement(ws, &user, a.requester.ip, a.requester.user_agent);
+    writes.push(session.statement);
     let label = chosen.map_or("", |c| c.email.as_str());
     writes.push(audit::statement(
         ws,
@@ -466,12 +625,18 @@ async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Outcome, sqlx::Error> {
     if let Some(s) = &a.on_success {
         writes.push(s.clone());
     }
-    writes.execute(&mut tx, db.backend()).await?;
-    tx.commit().await?;
-    Ok(Outcome::SignedIn {
+    let row = tx.batch(writes).await?;
+    Ok(Written::SignedIn {
         landing: landing(role, provisioned, a.return_to),
         user,
-        token,
+        token: session.token,
+        row: row.map(|u| {
+            (
+                std::sync::Arc::new(u),
+                session.created_at,
+                session.expires_at,
+            )
+        }),
     })
 }
 

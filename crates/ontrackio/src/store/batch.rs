@@ -8,7 +8,7 @@
 //! (BENCHMARKS.md). PostgreSQL prepares one statement at a time, so there they run one
 //! after another, as they always did.
 
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Executor};
 
@@ -62,12 +62,38 @@ impl Statement {
         bind_all(sqlx::query(self.sql), self.values)
     }
 
+    /// The SQL, numbered `$1…$n`.
+    pub fn sql(&self) -> &'static str {
+        self.sql
+    }
+
+    /// The values, `$1` first.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
     /// Runs it on its own.
     pub async fn execute<'c, E: Executor<'c, Database = Any>>(
         self,
         db: E,
     ) -> Result<(), sqlx::Error> {
         self.query().execute(db).await.map(|_| ())
+    }
+
+    /// Runs a query that answers at most one row.
+    pub async fn fetch_optional<'c, E: Executor<'c, Database = Any>>(
+        self,
+        db: E,
+    ) -> Result<Option<AnyRow>, sqlx::Error> {
+        self.query().fetch_optional(db).await
+    }
+
+    /// Runs a query that answers exactly one row.
+    pub async fn fetch_one<'c, E: Executor<'c, Database = Any>>(
+        self,
+        db: E,
+    ) -> Result<AnyRow, sqlx::Error> {
+        self.query().fetch_one(db).await
     }
 }
 
@@ -89,6 +115,8 @@ fn bind_all(
 #[derive(Default, Debug)]
 pub struct Batch {
     statements: Vec<Statement>,
+    /// The one statement whose row (`RETURNING`) the caller wants back.
+    returning: Option<usize>,
 }
 
 impl Batch {
@@ -96,21 +124,49 @@ impl Batch {
         self.statements.push(s);
     }
 
-    pub async fn execute(self, conn: &mut Conn, backend: Backend) -> Result<(), sqlx::Error> {
+    /// A statement answering one row (`RETURNING`) that [`Batch::execute`] hands back. The
+    /// other statements must answer none; the last one pushed this way is the one.
+    pub fn push_returning(&mut self, s: Statement) {
+        self.returning = Some(self.statements.len());
+        self.statements.push(s);
+    }
+
+    /// The statements, and which of them answers the row, for a caller that runs them
+    /// itself (`store::sync_sqlite`).
+    pub fn into_statements(self) -> (Vec<Statement>, Option<usize>) {
+        (self.statements, self.returning)
+    }
+
+    /// Runs them all; answers the row of the statement pushed with
+    /// [`Batch::push_returning`], if any.
+    pub async fn execute(
+        self,
+        conn: &mut Conn,
+        backend: Backend,
+    ) -> Result<Option<AnyRow>, sqlx::Error> {
         match backend {
             Backend::Sqlite if self.statements.len() > 1 => {
+                let returning = self.returning.is_some();
                 let (sql, values) = self.joined();
                 // Built only from the statements' own constant SQL.
-                bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), values)
-                    .execute(&mut *conn)
-                    .await
-                    .map(|_| ())
+                let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), values);
+                if returning {
+                    // Only that statement answers rows.
+                    Ok(query.fetch_all(&mut *conn).await?.into_iter().next())
+                } else {
+                    query.execute(&mut *conn).await.map(|_| None)
+                }
             }
             _ => {
-                for s in self.statements {
-                    s.execute(&mut *conn).await?;
+                let mut row = None;
+                for (i, s) in self.statements.into_iter().enumerate() {
+                    if Some(i) == self.returning {
+                        row = s.fetch_optional(&mut *conn).await?;
+                    } else {
+                        s.execute(&mut *conn).await?;
+                    }
                 }
-                Ok(())
+                Ok(row)
             }
         }
     }

@@ -13,12 +13,14 @@ pub mod saml_settings;
 pub mod scim;
 pub mod sessions;
 pub mod setup_tokens;
+pub mod sync_sqlite;
 pub mod throttle;
 pub mod user_identities;
 pub mod users;
 pub mod workspaces;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -42,6 +44,9 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// On SQLite, the sign-in's transaction without sqlx's thread hops
+    /// ([`sync_sqlite`]); `None` on PostgreSQL.
+    sync: Option<Arc<sync_sqlite::SyncWriter>>,
 }
 
 /// Migrations are compiled into the binary: one folder per backend, identical versions.
@@ -181,7 +186,30 @@ impl Db {
             }
         }
         .with_context(|| format!("cannot connect to the database {}", url.redacted()))?;
-        Ok(Self { pool, backend })
+        let sync = match url {
+            // Opened after the pool, which created the file and put it in WAL mode. Without
+            // it every sign-in takes the ordinary path, so a failure here is not fatal.
+            DatabaseUrl::Sqlite(s) => {
+                match sync_sqlite::SyncWriter::open(std::path::Path::new(split_sqlite_url(s).0)) {
+                    Ok(w) => Some(Arc::new(w)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sign-ins will use the connection pool only");
+                        None
+                    }
+                }
+            }
+            DatabaseUrl::Postgres(_) => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            sync,
+        })
+    }
+
+    /// The SQLite connection for a sign-in's transaction, if there is one.
+    pub fn sync_writer(&self) -> Option<&sync_sqlite::SyncWriter> {
+        self.sync.as_deref()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -237,6 +265,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(w) = &self.sync {
+            w.close();
+        }
         self.pool.close().await;
     }
 }

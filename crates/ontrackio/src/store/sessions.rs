@@ -17,6 +17,8 @@ pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub workspace: &'a WorkspaceId,
     pub user: &'a UserId,
+    /// Also its first `last_seen_at`.
+    pub created_at: i64,
     pub expires_at: i64,
     pub ip: &'a str,
     pub user_agent: &'a str,
@@ -31,7 +33,7 @@ pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(
 
 /// [`insert`] as a statement for a [`Batch`](super::batch::Batch).
 pub fn insert_statement(s: NewSession<'_>) -> Statement {
-    let t = now();
+    let t = s.created_at;
     Statement::new(
         "INSERT INTO sessions (token_hash, workspace_id, user_id, created_at, updated_at, \
          last_seen_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -18,7 +18,21 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
     tenant_id: &str,
     object_id: &str,
 ) -> Result<Option<User>, sqlx::Error> {
-    // Built once: every Microsoft sign-in runs it.
+    find_user_statement(workspace, provider, tenant_id, object_id)
+        .fetch_optional(db)
+        .await?
+        .map(|r| users::from_row(&r))
+        .transpose()
+}
+
+/// [`find_user`]'s query, for a caller that runs it itself.
+pub fn find_user_statement(
+    workspace: &WorkspaceId,
+    provider: &str,
+    tenant_id: &str,
+    object_id: &str,
+) -> Statement {
+    // Built once: every sign-in runs it.
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT {} FROM user_identities i JOIN users u ON u.id = i.user_id \
@@ -26,15 +40,15 @@ pub async fn find_user<'c, E: Executor<'c, Database = sqlx::Any>>(
             users::columns_of("u")
         )
     });
-    sqlx::query(SQL.as_str())
-        .bind(workspace.as_str())
-        .bind(provider)
-        .bind(tenant_id)
-        .bind(object_id)
-        .fetch_optional(db)
-        .await?
-        .map(|r| users::from_row(&r))
-        .transpose()
+    Statement::new(
+        SQL.as_str(),
+        vec![
+            workspace.as_str().into(),
+            provider.into(),
+            tenant_id.into(),
+            object_id.into(),
+        ],
+    )
 }
 
 pub async fn insert<'c, E: Executor<'c, Database = sqlx::Any>>(

@@ -60,28 +60,56 @@ fn decode_err(what: &str, e: impl std::fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("{what}: {e}").into())
 }
 
-pub fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    let status: String = row.try_get("status")?;
-    // `(x IS NOT NULL)` is an integer on SQLite and a boolean on PostgreSQL.
-    let has_password = row
-        .try_get::<bool, _>("has_password")
-        .or_else(|_| row.try_get::<i64, _>("has_password").map(|v| v != 0))?;
+/// A row's columns by name, whichever driver read it: the sign-in's transaction on SQLite
+/// reads through `store::sync_sqlite`, everything else through sqlx. One mapping for both.
+pub trait Columns {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error>;
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error>;
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error>;
+    /// A truth value: an integer on SQLite, an integer or a boolean on PostgreSQL
+    /// (`(x IS NOT NULL)` is a boolean there).
+    fn truth(&self, column: &str) -> Result<bool, sqlx::Error>;
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn text(&self, column: &str) -> Result<String, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn int(&self, column: &str) -> Result<i64, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.try_get(column)
+    }
+    fn truth(&self, column: &str) -> Result<bool, sqlx::Error> {
+        self.try_get::<i64, _>(column)
+            .map(|v| v != 0)
+            .or_else(|_| self.try_get::<bool, _>(column))
+    }
+}
+
+pub fn from_row(row: &impl Columns) -> Result<User, sqlx::Error> {
+    let role = row.text("role")?;
+    let status = row.text("status")?;
     Ok(User {
-        id: UserId::from_db(row.try_get("id")?),
-        workspace_id: WorkspaceId::from_db(row.try_get("workspace_id")?),
-        email: row.try_get("email")?,
-        first_name: row.try_get("first_name")?,
-        last_name: row.try_get("last_name")?,
+        id: UserId::from_db(row.text("id")?),
+        workspace_id: WorkspaceId::from_db(row.text("workspace_id")?),
+        email: row.text("email")?,
+        first_name: row.text("first_name")?,
+        last_name: row.text("last_name")?,
         role: Role::parse(&role).map_err(|e| decode_err("role", e))?,
-        external: row.try_get::<i64, _>("external")? != 0,
+        external: row.truth("external")?,
         status: UserStatus::parse(&status).map_err(|e| decode_err("status", e))?,
-        email_verified: row.try_get::<i64, _>("email_verified")? != 0,
-        has_password,
-        avatar_version: row.try_get("avatar_version")?,
-        last_login_at: row.try_get("last_login_at")?,
-        last_login_ip: row.try_get("last_login_ip")?,
-        created_at: row.try_get("created_at")?,
+        email_verified: row.truth("email_verified")?,
+        has_password: row.truth("has_password")?,
+        avatar_version: row.int("avatar_version")?,
+        last_login_at: row.opt_int("last_login_at")?,
+        last_login_ip: row.opt_text("last_login_ip")?,
+        created_at: row.int("created_at")?,
     })
 }
 
@@ -154,16 +182,22 @@ pub async fn find_by_email<'c, E: Executor<'c, Database = sqlx::Any>>(
     workspace: &WorkspaceId,
     email: &EmailAddress,
 ) -> Result<Option<User>, sqlx::Error> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
-        format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2")
-    });
-    sqlx::query(SQL.as_str())
-        .bind(workspace.as_str())
-        .bind(email.normalized())
+    find_by_email_statement(workspace, email)
         .fetch_optional(db)
         .await?
         .map(|r| from_row(&r))
         .transpose()
+}
+
+/// [`find_by_email`]'s query, for a caller that runs it itself.
+pub fn find_by_email_statement(workspace: &WorkspaceId, email: &EmailAddress) -> Statement {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM users WHERE workspace_id = $1 AND email_normalized = $2")
+    });
+    Statement::new(
+        SQL.as_str(),
+        vec![workspace.as_str().into(), email.normalized().into()],
+    )
 }
 
 /// The user and their password hash, for password sign-in only.
@@ -395,31 +429,45 @@ pub async fn record_login<'c, E: Executor<'c, Database = sqlx::Any>>(
     record_login_statement(id, ip).execute(db).await
 }
 
-/// [`record_login`] as a statement for a [`Batch`](super::batch::Batch).
+/// [`record_login`] as a statement for a [`Batch`](super::batch::Batch), answering the
+/// user's row as written.
 pub fn record_login_statement(id: &UserId, ip: &str) -> Statement {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $3, \
+             status = CASE WHEN status = 'invited' THEN 'active' ELSE status END WHERE id = $4 \
+             RETURNING {COLUMNS}"
+        )
+    });
     let t = now();
     Statement::new(
-        "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $3, \
-         status = CASE WHEN status = 'invited' THEN 'active' ELSE status END WHERE id = $4",
+        SQL.as_str(),
         vec![t.into(), ip.into(), t.into(), id.as_str().into()],
     )
 }
 
-/// A Microsoft sign-in of an existing user, in one statement: last-login time and IP (an
-/// invited user becomes active), the directory's names when it sent them, and the email
-/// marked verified when this sign-in proved it.
+/// A sign-in of an existing user, in one statement: last-login time and IP (an invited
+/// user becomes active), the directory's names when it sent them, and the email marked
+/// verified when this sign-in proved it. Like [`record_login_statement`] it answers the
+/// user's row as written (`RETURNING`), which the sign-in keeps for its landing page.
 pub fn record_login_with_profile_statement(
     id: &UserId,
     ip: &str,
     names: Option<(&str, &str)>,
     email_verified: bool,
 ) -> Statement {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $1, \
+             status = CASE WHEN status = 'invited' THEN 'active' ELSE status END, \
+             first_name = COALESCE($3, first_name), last_name = COALESCE($4, last_name), \
+             email_verified = CASE WHEN $5 = 1 THEN 1 ELSE email_verified END WHERE id = $6 \
+             RETURNING {COLUMNS}"
+        )
+    });
     let t = now();
     Statement::new(
-        "UPDATE users SET last_login_at = $1, last_login_ip = $2, updated_at = $1, \
-         status = CASE WHEN status = 'invited' THEN 'active' ELSE status END, \
-         first_name = COALESCE($3, first_name), last_name = COALESCE($4, last_name), \
-         email_verified = CASE WHEN $5 = 1 THEN 1 ELSE email_verified END WHERE id = $6",
+        SQL.as_str(),
         vec![
             t.into(),
             ip.into(),
@@ -452,16 +500,23 @@ pub async fn count_other_sign_in_super_admins<'c, E: Executor<'c, Database = sql
     workspace: &WorkspaceId,
     except: &UserId,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query(
+    count_other_sign_in_super_admins_statement(workspace, except)
+        .fetch_one(db)
+        .await?
+        .try_get("n")
+}
+
+/// [`count_other_sign_in_super_admins`]' query (its one column is `n`).
+pub fn count_other_sign_in_super_admins_statement(
+    workspace: &WorkspaceId,
+    except: &UserId,
+) -> Statement {
+    Statement::new(
         "SELECT COUNT(*) AS n FROM users u WHERE u.workspace_id = $1 AND u.role = 'super-admin' \
          AND u.status = 'active' AND u.id <> $2 AND (u.password_hash IS NOT NULL OR EXISTS \
          (SELECT 1 FROM user_identities i WHERE i.user_id = u.id))",
+        vec![workspace.as_str().into(), except.as_str().into()],
     )
-    .bind(workspace.as_str())
-    .bind(except.as_str())
-    .fetch_one(db)
-    .await?
-    .try_get("n")
 }
 
 /// Whether the user has a way to sign in: a password or a linked identity.
@@ -510,12 +565,18 @@ pub async fn set_email<'c, E: Executor<'c, Database = sqlx::Any>>(
     id: &UserId,
     email: &EmailAddress,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET email = $1, email_normalized = $2, updated_at = $3 WHERE id = $4")
-        .bind(email.as_str())
-        .bind(email.normalized())
-        .bind(now())
-        .bind(id.as_str())
-        .execute(db)
-        .await
-        .map(|_| ())
+    set_email_statement(id, email).execute(db).await
+}
+
+/// [`set_email`] as a statement.
+pub fn set_email_statement(id: &UserId, email: &EmailAddress) -> Statement {
+    Statement::new(
+        "UPDATE users SET email = $1, email_normalized = $2, updated_at = $3 WHERE id = $4",
+        vec![
+            email.as_str().into(),
+            email.normalized().into(),
+            now().into(),
+            id.as_str().into(),
+        ],
+    )
 }

@@ -92,9 +92,13 @@ pub async fn lock<'c, E: Executor<'c, Database = sqlx::Any>>(
     db: E,
     id: &WorkspaceId,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE workspaces SET updated_at = updated_at WHERE id = $1")
-        .bind(id.as_str())
-        .execute(db)
-        .await
-        .map(|_| ())
+    lock_statement(id).execute(db).await
+}
+
+/// [`lock`] as a statement.
+pub fn lock_statement(id: &WorkspaceId) -> super::batch::Statement {
+    super::batch::Statement::new(
+        "UPDATE workspaces SET updated_at = updated_at WHERE id = $1",
+        vec![id.as_str().into()],
+    )
 }

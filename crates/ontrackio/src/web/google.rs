@@ -164,7 +164,13 @@ pub async fn callback(
     };
     let finishing = callback::finish(&cx, &ws, requester, &cfg, allowed_domains, &flow, &code);
     match Box::pin(finishing).await {
-        Ok(sign_in::Outcome::SignedIn { token, landing, .. }) => {
+        Ok(sign_in::Outcome::SignedIn {
+            token,
+            landing,
+            fresh,
+            ..
+        }) => {
+            crate::web::session::remember_new(&state, &token, fresh);
             let jar = jar.add(flow::removal(GOOGLE, https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
             Ok((

@@ -191,7 +191,13 @@ pub async fn callback(
         user_agent: &client.user_agent,
     };
     match Box::pin(callback::finish(&cx, &ws, requester, &cfg, &flow, &code)).await {
-        Ok(sign_in::Outcome::SignedIn { token, landing, .. }) => {
+        Ok(sign_in::Outcome::SignedIn {
+            token,
+            landing,
+            fresh,
+            ..
+        }) => {
+            crate::web::session::remember_new(&state, &token, fresh);
             let jar = jar.add(flow::removal(Provider::Microsoft, https));
             let plain_jar = plain_jar.add(session::session_cookie(&token, https));
             Ok((

@@ -335,14 +335,19 @@ impl Application {
         let db = self.state.db.clone();
         let sweeper = tokio::spawn(session::sweep_expired(self.state.clone()));
         let settings_listener = tokio::spawn(changes::follow(self.state.clone()));
-        axum::serve(
+        // On a runtime thread, not the thread that called `block_on`: there the accept loop
+        // would hand every new connection's task to a worker, one wake-up more per
+        // connection (BENCHMARKS.md, the trickle).
+        let server = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")?;
+        .with_graceful_shutdown(shutdown);
+        tokio::spawn(async move { server.await })
+            .await
+            .context("the HTTP server stopped")?
+            .context("the HTTP server failed")?;
         sweeper.abort();
         settings_listener.abort();
         db.close().await;

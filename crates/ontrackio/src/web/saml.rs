@@ -332,7 +332,13 @@ pub async fn acs(
         on_success: record_success.then(|| store::saml_settings::record_success_statement(&ws.id)),
     };
     match Box::pin(sign_in::sign_in(&state.db, &state.sessions, attempt)).await? {
-        sign_in::Outcome::SignedIn { token, landing, .. } => {
+        sign_in::Outcome::SignedIn {
+            token,
+            landing,
+            fresh,
+            ..
+        } => {
+            crate::web::session::remember_new(&state, &token, fresh);
             if record_success {
                 health.note_success_recorded(ws.id.as_str());
             }

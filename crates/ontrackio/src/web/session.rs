@@ -77,6 +77,31 @@ pub async fn load(
         .map_err(|e| AppError::from(e).into_response())
 }
 
+/// Keeps the session a sign-in has just written, with its user as the same transaction
+/// read them back, so that the landing page it redirects to needs no database read. The
+/// sign-in's ticket makes it the same bet as [`read_database`]'s: refused if anything was
+/// forgotten since before the transaction.
+pub fn remember_new(
+    state: &AppState,
+    token: &SessionToken,
+    fresh: Option<crate::auth::sign_in::Fresh>,
+) {
+    let Some(fresh) = fresh else {
+        return;
+    };
+    let hash = token.hash_hex();
+    let session = SessionInCache {
+        view: Arc::new(super::chrome::UserChrome::of(&fresh.user)),
+        user: fresh.user,
+        csrf_token: super::csrf::token_for_session(state, hash.as_str()).into(),
+        last_seen_at: fresh.created_at,
+        expires_at: fresh.expires_at,
+    };
+    state
+        .sessions
+        .keep(fresh.ticket, hash.as_str(), session, store::now());
+}
+
 /// [`load`] when the session cache can answer alone: `None` if it needs the database.
 pub fn load_cached(
     state: &AppState,

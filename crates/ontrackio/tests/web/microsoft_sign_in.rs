@@ -687,3 +687,52 @@ async fn a_malformed_spelling_of_an_address_is_never_linked_to_the_user_it_resem
         "nobody was linked to root@acme.test"
     );
 }
+
+/// The landing page after a sign-in is answered from what the sign-in's own transaction
+/// wrote and read back: with the database gone the moment the callback has answered, the
+/// dashboard still shows the user, as the database said them (names from Graph). A change
+/// to the user after that still reaches the cached session at once.
+#[tokio::test]
+async fn the_landing_page_is_answered_from_the_sign_ins_own_transaction_and_changes_still_reach_it()
+{
+    let app = spawn_app_with_microsoft("common", "acme.test").await;
+    let b = app.browser();
+    let r = app.microsoft_sign_in(&b, "acme", ms::ADELE_UPN).await;
+    assert_redirects_to(&r, "/my/dashboard");
+    let adele = app.user("acme", ms::ADELE_UPN).await.expect("provisioned");
+    let ws = app.workspace("acme").await;
+    let disabled = app.browser();
+    let r = app
+        .microsoft_sign_in(&disabled, "acme", ms::ADELE_UPN)
+        .await;
+    assert_redirects_to(&r, "/my/dashboard");
+    // Disabled after the second sign-in was kept: it must not be answered from the cache.
+    app.state
+        .accounts()
+        .disable(&ontrackio::accounts::By::operator("tests"), &ws, &adele.id)
+        .await
+        .unwrap();
+    let r = disabled
+        .get(app.url("acme", "/my/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_redirects_to(&r, "/login?return_to=%2Fmy%2Fdashboard");
+    app.state
+        .accounts()
+        .enable(&ontrackio::accounts::By::operator("tests"), &ws, &adele.id)
+        .await
+        .unwrap();
+    let fresh = app.browser();
+    let r = app.microsoft_sign_in(&fresh, "acme", ms::ADELE_UPN).await;
+    assert_redirects_to(&r, "/my/dashboard");
+    app.db.close().await;
+    let r = fresh
+        .get(app.url("acme", "/my/dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Welcome, Adele"), "{html}");
+}
