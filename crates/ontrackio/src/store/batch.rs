@@ -6,7 +6,10 @@
 //! the connection's worker thread and binds `$N` across all of its statements: one thread
 //! round trip instead of one per statement, which is most of what a statement costs
 //! (BENCHMARKS.md). PostgreSQL prepares one statement at a time, so there they run one
-//! after another, as they always did.
+//! after another, except that consecutive inserts go together as one statement
+//! ([`Batch::execute`]).
+
+use std::borrow::Cow;
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -49,22 +52,38 @@ impl From<i64> for Value {
 /// One statement and its values, not yet sent.
 #[derive(Clone, Debug)]
 pub struct Statement {
-    sql: &'static str,
+    /// The store's constant SQL, or (grouped by a batch) text built only from it.
+    sql: Cow<'static, str>,
     values: Vec<Value>,
 }
 
 impl Statement {
     pub fn new(sql: &'static str, values: Vec<Value>) -> Self {
-        Self { sql, values }
+        Self {
+            sql: Cow::Borrowed(sql),
+            values,
+        }
+    }
+
+    /// Text put together from the store's constant SQL (a batch's grouping).
+    fn owned(sql: String, values: Vec<Value>) -> Self {
+        Self {
+            sql: Cow::Owned(sql),
+            values,
+        }
     }
 
     fn query(self) -> Query<'static, Any, AnyArguments> {
-        bind_all(sqlx::query(self.sql), self.values)
+        let q = match self.sql {
+            Cow::Borrowed(sql) => sqlx::query(sql),
+            Cow::Owned(sql) => sqlx::query(sqlx::AssertSqlSafe(sql)),
+        };
+        bind_all(q, self.values)
     }
 
     /// The SQL, numbered `$1…$n`.
-    pub fn sql(&self) -> &'static str {
-        self.sql
+    pub fn sql(&self) -> &str {
+        &self.sql
     }
 
     /// The values, `$1` first.
@@ -157,7 +176,7 @@ impl Batch {
                     query.execute(&mut *conn).await.map(|_| None)
                 }
             }
-            _ => {
+            Backend::Sqlite => {
                 let mut row = None;
                 for (i, s) in self.statements.into_iter().enumerate() {
                     if Some(i) == self.returning {
@@ -168,7 +187,62 @@ impl Batch {
                 }
                 Ok(row)
             }
+            Backend::Postgres => {
+                let mut row = None;
+                for (returns, group) in self.inserts_grouped() {
+                    if returns {
+                        row = group.fetch_optional(&mut *conn).await?;
+                    } else {
+                        group.execute(&mut *conn).await?;
+                    }
+                }
+                Ok(row)
+            }
         }
+    }
+
+    /// PostgreSQL prepares one statement at a time, so each is a round trip; but
+    /// consecutive plain `INSERT`s can go as one statement, each a data-modifying `WITH`
+    /// (`WITH w1 AS (INSERT …), w2 AS (INSERT …) SELECT 1`). Only inserts: they touch no row
+    /// another one reads or changes, which is what makes it safe (the parts of one
+    /// statement share a snapshot and cannot see each other's rows, and one row updated
+    /// twice in a statement is an error); a foreign key to a row inserted beside it is
+    /// checked at the end of the statement, when it is there. Each group says whether it
+    /// is the statement whose row the caller wants.
+    fn inserts_grouped(self) -> Vec<(bool, Statement)> {
+        let mut out: Vec<(bool, Statement)> = Vec::new();
+        let mut run: Vec<Statement> = Vec::new();
+        let flush = |run: &mut Vec<Statement>, out: &mut Vec<(bool, Statement)>| match run.len() {
+            0 => {}
+            1 => out.push((false, run.pop().expect("one"))),
+            _ => {
+                let mut sql = String::from("WITH ");
+                let mut values = Vec::new();
+                for (k, s) in run.drain(..).enumerate() {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("w{k} AS ("));
+                    renumber_into(&mut sql, &s.sql, values.len());
+                    sql.push(')');
+                    values.extend(s.values);
+                }
+                sql.push_str(" SELECT 1");
+                out.push((false, Statement::owned(sql, values)));
+            }
+        };
+        for (i, s) in self.statements.into_iter().enumerate() {
+            let returns = Some(i) == self.returning;
+            if !returns && s.sql.trim_start().starts_with("INSERT") && !s.sql.contains("RETURNING")
+            {
+                run.push(s);
+            } else {
+                flush(&mut run, &mut out);
+                out.push((returns, s));
+            }
+        }
+        flush(&mut run, &mut out);
+        out
     }
 
     /// One multi-statement SQL text with every statement's `$n` shifted past the values
@@ -180,7 +254,7 @@ impl Batch {
             if !sql.is_empty() {
                 sql.push_str(";\n");
             }
-            renumber_into(&mut sql, s.sql, values.len());
+            renumber_into(&mut sql, &s.sql, values.len());
             values.extend(s.values);
         }
         (sql, values)
@@ -233,5 +307,41 @@ mod tests {
         let mut out = String::new();
         renumber_into(&mut out, "SELECT '$' || $12", 3);
         assert_eq!(out, "SELECT '$' || $15");
+    }
+
+    #[test]
+    fn on_postgresql_consecutive_inserts_go_as_one_statement_and_the_rest_alone() {
+        let mut b = Batch::default();
+        b.push(Statement::new("INSERT INTO a VALUES ($1)", vec![1.into()]));
+        b.push(Statement::new(
+            "INSERT INTO b VALUES ($1, $2)",
+            vec![2.into(), 3.into()],
+        ));
+        b.push_returning(Statement::new(
+            "UPDATE c SET x = $1 RETURNING x",
+            vec![4.into()],
+        ));
+        b.push(Statement::new("INSERT INTO d VALUES ($1)", vec![5.into()]));
+        b.push(Statement::new("UPDATE e SET y = $1", vec![6.into()]));
+        b.push(Statement::new("INSERT INTO f VALUES ($1)", vec![7.into()]));
+        let groups: Vec<(bool, String, Vec<Value>)> = b
+            .inserts_grouped()
+            .into_iter()
+            .map(|(r, s)| (r, s.sql().to_string(), s.values))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                (
+                    false,
+                    "WITH w0 AS (INSERT INTO a VALUES ($1)), w1 AS (INSERT INTO b VALUES ($2, $3)) SELECT 1".to_string(),
+                    vec![1.into(), 2.into(), 3.into()]
+                ),
+                (true, "UPDATE c SET x = $1 RETURNING x".to_string(), vec![4.into()]),
+                (false, "INSERT INTO d VALUES ($1)".to_string(), vec![5.into()]),
+                (false, "UPDATE e SET y = $1".to_string(), vec![6.into()]),
+                (false, "INSERT INTO f VALUES ($1)".to_string(), vec![7.into()]),
+            ]
+        );
     }
 }
