@@ -475,17 +475,15 @@ fn ready<F: std::future::Future>(f: F) -> Option<F::Output> {
 
 /// One attempt in one transaction, committed unless it failed.
 async fn apply(db: &Db, a: &Attempt<'_>) -> Result<Written, sqlx::Error> {
-    if let Some(writer) = db.sync_writer() {
-        let ran = writer.transaction(|tx| {
-            ready(decide_and_write(tx, a)).unwrap_or_else(|| {
-                Err(sqlx::Error::Protocol(
-                    "the synchronous sign-in transaction waited".into(),
-                ))
-            })
-        });
-        if let store::sync_sqlite::Ran::Done(outcome) = ran {
-            return outcome;
-        }
+    let synchronous = db.sync_transaction(|tx| {
+        ready(decide_and_write(tx, a)).unwrap_or_else(|| {
+            Err(sqlx::Error::Protocol(
+                "the synchronous sign-in transaction waited".into(),
+            ))
+        })
+    });
+    if let Some(outcome) = synchronous {
+        return outcome;
     }
     let mut tx = PooledTx(db.begin().await?, db.backend());
     let outcome = decide_and_write(&mut tx, a).await?;

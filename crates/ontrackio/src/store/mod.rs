@@ -207,9 +207,29 @@ impl Db {
         })
     }
 
-    /// The SQLite connection for a sign-in's transaction, if there is one.
-    pub fn sync_writer(&self) -> Option<&sync_sqlite::SyncWriter> {
-        self.sync.as_deref()
+    /// Runs `work` in one transaction on SQLite's synchronous connection
+    /// ([`sync_sqlite`]); `None` when there is none (PostgreSQL) or it is busy: then run it
+    /// through the pool.
+    pub fn sync_transaction<R>(
+        &self,
+        work: impl FnOnce(&mut sync_sqlite::SyncTx<'_>) -> Result<R, sqlx::Error>,
+    ) -> Option<Result<R, sqlx::Error>> {
+        let writer = self.sync.as_deref()?;
+        match writer.transaction(work) {
+            sync_sqlite::Ran::Busy => None,
+            sync_sqlite::Ran::Done(r) => {
+                if r.is_ok() && writer.checkpoint_due() {
+                    // On sqlx's thread: the disk work stays off the runtime's.
+                    let pool = self.pool.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                    });
+                }
+                Some(r)
+            }
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -12,8 +12,14 @@
 //! holds it (busy timeout zero). Otherwise the caller gets [`Ran::Busy`] and runs the same
 //! transaction through sqlx, which waits for the lock off the runtime, as every other
 //! write does. Whatever went wrong, the transaction is rolled back: nothing half-written.
+//!
+//! Nor does it checkpoint the WAL: SQLite would do that inside a commit every 1,000 pages,
+//! copying them into the database and syncing it, milliseconds of disk work on a runtime
+//! thread. Every [`CHECKPOINT_EVERY`] commits instead, [`SyncWriter::checkpoint_due`] tells
+//! the caller to have one done through the pool, on sqlx's thread (`store::Db`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -26,7 +32,11 @@ use super::users::Columns;
 pub struct SyncWriter {
     /// `None` once closed with the pool (`Db::close`).
     conn: Mutex<Option<Connection>>,
+    commits: AtomicU32,
 }
+
+/// A sign-in writes a handful of pages: this keeps the WAL near SQLite's own threshold.
+pub const CHECKPOINT_EVERY: u32 = 128;
 
 /// What [`SyncWriter::transaction`] did.
 pub enum Ran<R> {
@@ -45,11 +55,19 @@ impl SyncWriter {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::ZERO)?;
-        // As the pool's connections (store::Db::connect).
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        // As the pool's connections (store::Db::connect), but no checkpoint in a commit.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+        )?;
         Ok(Self {
             conn: Mutex::new(Some(conn)),
+            commits: AtomicU32::new(0),
         })
+    }
+
+    /// After a commit: whether the WAL is due to be checkpointed by someone else.
+    pub fn checkpoint_due(&self) -> bool {
+        self.commits.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1
     }
 
     /// Closes the connection: afterwards every transaction fails as the pool's do.
@@ -365,5 +383,17 @@ mod tests {
             w.transaction(|_| Ok(())),
             Ran::Done(Err(sqlx::Error::PoolClosed))
         ));
+    }
+
+    #[test]
+    fn a_checkpoint_is_due_once_every_so_many_commits() {
+        let (_dir, w) = writer();
+        let due: Vec<u32> = (1..=3 * CHECKPOINT_EVERY)
+            .filter(|_| w.checkpoint_due())
+            .collect();
+        assert_eq!(
+            due,
+            vec![CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY, 3 * CHECKPOINT_EVERY]
+        );
     }
 }
