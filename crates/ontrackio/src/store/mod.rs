@@ -207,6 +207,14 @@ impl Db {
         })
     }
 
+    /// How many sign-in transactions found SQLite's synchronous connection busy and went
+    /// through the pool; `None` without one (PostgreSQL).
+    pub fn sync_busy_count(&self) -> Option<u64> {
+        self.sync
+            .as_deref()
+            .map(sync_sqlite::SyncWriter::busy_count)
+    }
+
     /// Runs `work` in one transaction on SQLite's synchronous connection
     /// ([`sync_sqlite`]); `None` when there is none (PostgreSQL) or it is busy: then run it
     /// through the pool.

@@ -19,7 +19,7 @@
 //! the caller to have one done through the pool, on sqlx's thread (`store::Db`).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -33,6 +33,8 @@ pub struct SyncWriter {
     /// `None` once closed with the pool (`Db::close`).
     conn: Mutex<Option<Connection>>,
     commits: AtomicU32,
+    /// How many transactions were answered [`Ran::Busy`] (for the tests that race them).
+    busy: AtomicU64,
 }
 
 /// A sign-in writes a handful of pages: this keeps the WAL near SQLite's own threshold.
@@ -62,6 +64,7 @@ impl SyncWriter {
         Ok(Self {
             conn: Mutex::new(Some(conn)),
             commits: AtomicU32::new(0),
+            busy: AtomicU64::new(0),
         })
     }
 
@@ -75,8 +78,24 @@ impl SyncWriter {
         self.conn.lock().take();
     }
 
+    /// How many transactions were sent the ordinary way so far.
+    pub fn busy_count(&self) -> u64 {
+        self.busy.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` in one write transaction and commits it if `work` succeeds.
     pub fn transaction<R>(
+        &self,
+        work: impl FnOnce(&mut SyncTx<'_>) -> Result<R, sqlx::Error>,
+    ) -> Ran<R> {
+        let ran = self.try_transaction(work);
+        if matches!(ran, Ran::Busy) {
+            self.busy.fetch_add(1, Ordering::Relaxed);
+        }
+        ran
+    }
+
+    fn try_transaction<R>(
         &self,
         work: impl FnOnce(&mut SyncTx<'_>) -> Result<R, sqlx::Error>,
     ) -> Ran<R> {

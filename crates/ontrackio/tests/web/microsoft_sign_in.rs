@@ -736,3 +736,83 @@ async fn the_landing_page_is_answered_from_the_sign_ins_own_transaction_and_chan
     let html = r.text().await.unwrap();
     assert!(html.contains("Welcome, Adele"), "{html}");
 }
+
+/// On SQLite a sign-in runs on its own synchronous connection unless the write lock is
+/// taken; then it goes through the pool and waits for the lock like every other write.
+/// Two first sign-ins of one person that both find it taken (a transaction of the test
+/// holds it until both have gone that way) give one account with one identity, and both
+/// browsers are signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_sign_ins_that_find_the_write_lock_taken_wait_for_it_and_give_one_account() {
+    let app = spawn_app_with_microsoft("common", "acme.test").await;
+    let Some(busy_before) = app.db.sync_busy_count() else {
+        eprintln!("skipped: only SQLite has the synchronous sign-in connection");
+        return;
+    };
+    let (b1, b2) = (app.browser(), app.browser());
+    let mut callbacks = Vec::new();
+    for b in [&b1, &b2] {
+        match app.microsoft_authorize(b, "acme", ms::ADELE_UPN).await {
+            Authorize::Redirect(url) => callbacks.push(url),
+            Authorize::Page(html) => panic!("the emulator showed a page: {html}"),
+        }
+    }
+    let blocker = app.db.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let answers: Vec<_> = [b1.clone(), b2.clone()]
+        .into_iter()
+        .zip(callbacks)
+        .map(|(b, url)| tokio::spawn(async move { b.get(url).send().await.unwrap() }))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.db.sync_busy_count() < Some(busy_before + 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both sign-ins should find the write lock taken"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    blocker.rollback().await.unwrap();
+    for answer in answers {
+        let r = answer.await.unwrap();
+        assert_redirects_to(&r, "/my/dashboard");
+        assert!(session_cookie_value(r.headers()).is_some());
+    }
+    let count = |sql: &'static str| {
+        let pool = app.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind("adele.vance@acme.test")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM users WHERE email_normalized = $1").await,
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM user_identities i JOIN users u ON u.id = i.user_id \
+             WHERE u.email_normalized = $1"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE u.email_normalized = $1"
+        )
+        .await,
+        2
+    );
+    for b in [&b1, &b2] {
+        let r = b
+            .get(app.url("acme", "/my/dashboard"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}
