@@ -137,8 +137,14 @@ pub struct SyncTx<'c> {
 }
 
 impl SyncTx<'_> {
+    /// Runs a statement to its end, whatever rows it answers (`RETURNING`: the store's
+    /// statements may, as for sqlx's `execute`).
     pub fn execute(&mut self, s: &Statement) -> Result<(), sqlx::Error> {
-        let r = self.prepared(s, |stmt| stmt.raw_execute().map(|_| ()));
+        let r = self.prepared(s, |stmt| {
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
+            Ok(())
+        });
         self.noted(r)
     }
 
@@ -414,5 +420,19 @@ mod tests {
             due,
             vec![CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY, 3 * CHECKPOINT_EVERY]
         );
+    }
+
+    #[test]
+    fn a_statement_answering_rows_runs_as_any_other() {
+        let (_dir, w) = writer();
+        let returning = Statement::new(
+            "INSERT INTO t (id, a) VALUES ($1, $2) RETURNING id",
+            vec![3.into(), "three".into()],
+        );
+        assert!(matches!(
+            w.transaction(|tx| tx.execute(&returning)),
+            Ran::Done(Ok(()))
+        ));
+        assert_eq!(count(&w), 1);
     }
 }
