@@ -3,7 +3,7 @@
 //! `auth::sign_in`, and what every provider's flow shares in `sign_in_flow`.
 
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::{CookieJar, PrivateCookieJar};
 use serde::Deserialize;
@@ -19,7 +19,6 @@ use crate::auth::google::callback::{self, Failure, UNVERIFIABLE};
 use crate::auth::google::client::GoogleError;
 use crate::auth::google::{SCOPES, settings};
 use crate::auth::oidc::flow;
-use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
 use crate::store::workspaces::Workspace;
 
@@ -169,17 +168,14 @@ pub async fn callback(
             landing,
             fresh,
             ..
-        }) => {
-            crate::web::session::remember_new(&state, &token, fresh);
-            let jar = jar.add(flow::removal(GOOGLE, https));
-            let plain_jar = plain_jar.add(session::session_cookie(&token, https));
-            Ok((
-                jar,
-                plain_jar,
-                (StatusCode::SEE_OTHER, [(header::LOCATION, landing)]),
-            )
-                .into_response())
-        }
+        }) => Ok(sign_in_flow::signed_in(
+            &state,
+            GOOGLE,
+            (jar, plain_jar),
+            &token,
+            landing,
+            fresh,
+        )),
         Ok(sign_in::Outcome::Refused(r)) => plain(
             &ws,
             "Sign-in refused",

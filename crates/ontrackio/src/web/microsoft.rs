@@ -1,7 +1,7 @@
 //! `GET /auth/microsoft` (start) and `GET /auth/microsoft/callback` (finish): DESIGN §5.1.
 
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::{CookieJar, PrivateCookieJar};
 use serde::Deserialize;
@@ -18,7 +18,6 @@ use crate::auth::microsoft::client::MsError;
 use crate::auth::microsoft::settings;
 use crate::auth::microsoft::{SCOPES, aadsts};
 use crate::auth::oidc::flow;
-use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
 use crate::store::workspaces::Workspace;
 
@@ -196,17 +195,14 @@ pub async fn callback(
             landing,
             fresh,
             ..
-        }) => {
-            crate::web::session::remember_new(&state, &token, fresh);
-            let jar = jar.add(flow::removal(Provider::Microsoft, https));
-            let plain_jar = plain_jar.add(session::session_cookie(&token, https));
-            Ok((
-                jar,
-                plain_jar,
-                (StatusCode::SEE_OTHER, [(header::LOCATION, landing)]),
-            )
-                .into_response())
-        }
+        }) => Ok(sign_in_flow::signed_in(
+            &state,
+            Provider::Microsoft,
+            (jar, plain_jar),
+            &token,
+            landing,
+            fresh,
+        )),
         Ok(sign_in::Outcome::Refused(r)) => page(
             StatusCode::FORBIDDEN,
             plain(

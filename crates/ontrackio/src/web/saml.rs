@@ -21,7 +21,6 @@ use crate::auth::oidc::flow::{self, FlowState};
 use crate::auth::saml::authn_request::{self, SpEndpoints};
 use crate::auth::saml::identity;
 use crate::auth::saml::response::{self, Expected, Rejection};
-use crate::auth::session;
 use crate::auth::sign_in::{self, Provider};
 use crate::domain::{ReturnTo, Role};
 use crate::store::{self, workspaces::Workspace};
@@ -338,18 +337,17 @@ pub async fn acs(
             fresh,
             ..
         } => {
-            crate::web::session::remember_new(&state, &token, fresh);
             if record_success {
                 health.note_success_recorded(ws.id.as_str());
             }
-            let jar = jar.add(flow::removal(SAML, https));
-            let plain_jar = plain_jar.add(session::session_cookie(&token, https));
-            Ok((
-                jar,
-                plain_jar,
-                (StatusCode::SEE_OTHER, [(header::LOCATION, landing)]),
-            )
-                .into_response())
+            Ok(sign_in_flow::signed_in(
+                &state,
+                SAML,
+                (jar, plain_jar),
+                &token,
+                landing,
+                fresh,
+            ))
         }
         sign_in::Outcome::Refused(r) => plain(&ws, "Sign-in refused", SAML.refusal_message(r))
             .respond(StatusCode::FORBIDDEN, SAML, jar, https),

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::PrivateCookieJar;
+use axum_extra::extract::{CookieJar, PrivateCookieJar};
 
 use super::client::ClientInfo;
 use super::{AppError, AppState};
@@ -264,4 +264,27 @@ pub async fn write_refusal(
     )
     .await?;
     Ok(())
+}
+
+/// A successful sign-in's answer, whichever the provider: its flow cookie removed, the
+/// session cookie set, the new session kept for the landing page
+/// (`session::remember_new`), and a 303 there.
+pub fn signed_in(
+    state: &AppState,
+    provider: Provider,
+    (jar, plain_jar): (PrivateCookieJar, CookieJar),
+    token: &crate::crypto::SessionToken,
+    landing: String,
+    fresh: Option<crate::auth::sign_in::Fresh>,
+) -> Response {
+    super::session::remember_new(state, token, fresh);
+    let https = state.https();
+    let jar = jar.add(flow::removal(provider, https));
+    let plain_jar = plain_jar.add(crate::auth::session::session_cookie(token, https));
+    (
+        jar,
+        plain_jar,
+        (StatusCode::SEE_OTHER, [(header::LOCATION, landing)]),
+    )
+        .into_response()
 }
