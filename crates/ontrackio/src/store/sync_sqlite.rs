@@ -2,7 +2,7 @@
 //!
 //! sqlx runs every SQLite statement on the connection's own worker thread: each one is a
 //! message there and an answer back, two thread wake-ups, which on a virtual machine cost
-//! more than the statement (BENCHMARKS.md: at a trickle of sign-ins, 14 of a sign-in's 35
+//! more than the statement (BENCHMARKS.md: at a trickle of sign-ins, 14–17 of a sign-in's 35–41
 //! context switches were on sqlx's SQLite threads). A sign-in's transaction is four such
 //! round trips. Here it is one synchronous transaction on a connection of our own to the
 //! same file, a few hundred microseconds of work on the runtime thread that asked for it.
