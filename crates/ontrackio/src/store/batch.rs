@@ -176,18 +176,8 @@ impl Batch {
                     query.execute(&mut *conn).await.map(|_| None)
                 }
             }
-            Backend::Sqlite => {
-                let mut row = None;
-                for (i, s) in self.statements.into_iter().enumerate() {
-                    if Some(i) == self.returning {
-                        row = s.fetch_optional(&mut *conn).await?;
-                    } else {
-                        s.execute(&mut *conn).await?;
-                    }
-                }
-                Ok(row)
-            }
-            Backend::Postgres => {
+            // PostgreSQL, or a single statement (which grouping leaves as it is).
+            _ => {
                 let mut row = None;
                 for (returns, group) in self.inserts_grouped() {
                     if returns {

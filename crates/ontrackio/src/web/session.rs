@@ -90,16 +90,34 @@ pub fn remember_new(
         return;
     };
     let hash = token.hash_hex();
-    let session = SessionInCache {
-        view: Arc::new(super::chrome::UserChrome::of(&fresh.user)),
-        user: fresh.user,
-        csrf_token: super::csrf::token_for_session(state, hash.as_str()).into(),
-        last_seen_at: fresh.created_at,
-        expires_at: fresh.expires_at,
-    };
+    let session = cache_entry(
+        state,
+        hash.as_str(),
+        fresh.user,
+        fresh.created_at,
+        fresh.expires_at,
+    );
     state
         .sessions
         .keep(fresh.ticket, hash.as_str(), session, store::now());
+}
+
+/// What the session cache keeps of a session: its user, and what is derived from them and
+/// the token once per read instead of on every page (the frame's view, the CSRF token).
+fn cache_entry(
+    state: &AppState,
+    hash: &str,
+    user: Arc<User>,
+    last_seen_at: i64,
+    expires_at: i64,
+) -> SessionInCache<super::chrome::UserChrome> {
+    SessionInCache {
+        view: Arc::new(super::chrome::UserChrome::of(&user)),
+        user,
+        csrf_token: super::csrf::token_for_session(state, hash).into(),
+        last_seen_at,
+        expires_at,
+    }
 }
 
 /// [`load`] when the session cache can answer alone: `None` if it needs the database.
@@ -178,13 +196,13 @@ async fn read_database(
         store::sessions::touch(state.db.pool(), &hash).await?;
         last_seen_at = now;
     }
-    let session = SessionInCache {
-        view: Arc::new(super::chrome::UserChrome::of(&row.user)),
-        user: Arc::new(row.user),
-        csrf_token: super::csrf::token_for_session(state, &hash).into(),
+    let session = cache_entry(
+        state,
+        &hash,
+        Arc::new(row.user),
         last_seen_at,
-        expires_at: row.expires_at,
-    };
+        row.expires_at,
+    );
     state.sessions.keep(ticket, &hash, session.clone(), now);
     Ok(Some(CurrentUser {
         user: session.user,
